@@ -1,0 +1,1 @@
+//! The `enforcer` stage; see the crate docs for the layout.

@@ -1,0 +1,1 @@
+//! The `generate` stage; see the crate docs for the layout.

@@ -1,0 +1,40 @@
+//! gauntlet puts MCP policy enforcers through the gauntlet.
+//!
+//! A mock Aksjah MCP server stands behind the enforcer under test and keeps a
+//! ledger of every frame that reaches it. The harness replays a catalogue of
+//! attacks (and generated ones) through the enforcer, then judges each call
+//! from the ledger, never from the enforcer's reply alone.
+//!
+//! # Layout
+//!
+//! One module per stage of the data flow; each arrow goes one way.
+//!
+//! | module      | owns                                                            |
+//! |-------------|-----------------------------------------------------------------|
+//! | [`mcp`]     | JSON-RPC 2.0 / MCP messages, stdio and HTTP framing, the client |
+//! | [`mock`]    | the Aksjah server: tool catalogue, name resolution, the ledger  |
+//! | [`policy`]  | both policy dialects, one model, `decide`, counter stores       |
+//! | [`enforcer`]| the reference enforcer: stdio and HTTP proxies over `policy`    |
+//! | [`target`]  | starting and stopping whatever the harness talks to             |
+//! | [`scenario`]| the attack catalogue's file format and loader                   |
+//! | [`generate`]| proptest strategies for arguments, names, frames, sequences     |
+//! | [`oracle`]  | ledger + replies + model -> verdicts                            |
+//! | [`run`]     | replay, control runs and fuzz campaigns; emits events           |
+//! | [`load`]    | load schedules, workers and histograms; emits events            |
+//! | [`report`]  | events -> table, JSON, JUnit, SARIF, Markdown, HTML             |
+//!
+//! [`names`] is a leaf shared by `mock` and `policy`: both must fold a tool
+//! name the same way, or a variant judged as "unknown" could still execute.
+
+pub mod enforcer;
+pub mod generate;
+pub mod load;
+pub mod mcp;
+pub mod mock;
+pub mod names;
+pub mod oracle;
+pub mod policy;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod target;

@@ -1,0 +1,1 @@
+//! The `load` stage; see the crate docs for the layout.

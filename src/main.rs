@@ -1,0 +1,21 @@
+//! The `gauntlet` command line. It only parses arguments and maps outcomes to
+//! exit codes: 0 clean, 1 findings, 2 harness error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gauntlet", version, about = "Puts MCP policy enforcers through the gauntlet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {}
+}

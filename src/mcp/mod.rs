@@ -1,0 +1,1 @@
+//! The `mcp` stage; see the crate docs for the layout.

@@ -1,0 +1,1 @@
+//! The `mock` stage; see the crate docs for the layout.

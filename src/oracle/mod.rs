@@ -1,0 +1,1 @@
+//! The `oracle` stage; see the crate docs for the layout.

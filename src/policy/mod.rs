@@ -1,0 +1,1 @@
+//! The `policy` stage; see the crate docs for the layout.

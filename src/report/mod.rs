@@ -1,0 +1,1 @@
+//! The `report` stage; see the crate docs for the layout.

@@ -1,0 +1,1 @@
+//! The `run` stage; see the crate docs for the layout.

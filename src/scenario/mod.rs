@@ -1,0 +1,1 @@
+//! The `scenario` stage; see the crate docs for the layout.

@@ -1,0 +1,1 @@
+//! The `target` stage; see the crate docs for the layout.
