@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "gauntlet", version, about = "Puts MCP policy enforcers through the gauntlet")]
+#[command(
+    name = "gauntlet",
+    version,
+    about = "Puts MCP policy enforcers through the gauntlet"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,6 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {}
 
+#[allow(unreachable_code, unused_variables)] // until the first subcommand lands
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {}
