@@ -17,7 +17,7 @@
 //! cheap fields come first on each line, so even `grep` can answer "did a
 //! call to X arrive" without parsing the raw bytes at the end.
 
-mod b64;
+pub(crate) mod b64;
 mod reader;
 mod record;
 mod writer;
