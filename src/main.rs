@@ -17,10 +17,20 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the mock Aksjah MCP server, recording every message in a ledger.
+    Mock(gauntlet::mock::cli::MockArgs),
+}
 
-#[allow(unreachable_code, unused_variables)] // until the first subcommand lands
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Mock(args) => match gauntlet::mock::cli::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gauntlet mock: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
 }
