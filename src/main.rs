@@ -6,16 +6,29 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "gauntlet", version, about = "Puts MCP policy enforcers through the gauntlet")]
+#[command(
+    name = "gauntlet",
+    version,
+    about = "Puts MCP policy enforcers through the gauntlet"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Check a policy file, or convert it to the other dialect.
+    Policy(gauntlet::policy::cli::PolicyArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+    }
 }
