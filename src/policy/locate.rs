@@ -331,7 +331,7 @@ mod tests {
         // A missing step falls back to the deepest one found.
         assert_eq!(
             json(JSON, &p(&["tools", "a\"b", "limits", "7", "window"])),
-            (3, 15)
+            (3, 14)
         );
         assert_eq!(json(JSON, &p(&[])), (1, 1));
     }
