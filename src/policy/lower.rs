@@ -92,11 +92,16 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// serde speaks of `field`s and wraps names in backticks already; drop the
-/// location suffix some parsers append, since the diagnostic carries it.
+/// serde wraps names in backticks already; drop the location and path some
+/// parsers add, since the diagnostic carries both.
 fn tidy_serde_message(message: &str) -> String {
     let cut = message.find(" at line ").unwrap_or(message.len());
-    message[..cut].to_owned()
+    let message = &message[..cut];
+    // The YAML parser prefixes its own rendering of the path.
+    match message.split_once(": ") {
+        Some((head, rest)) if !head.contains(char::is_whitespace) => rest.to_owned(),
+        _ => message.to_owned(),
+    }
 }
 
 /// Parses a document with path tracking, reporting the first structural error.
