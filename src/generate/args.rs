@@ -7,33 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-/// A schema rule an invalid value breaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    Required,
-    Type,
-    Enum,
-    Format,
-    MaxLength,
-    MinLength,
-    Additional,
-    Minimum,
-}
-
-impl Rule {
-    /// Every rule, for coverage reports.
-    pub const ALL: [Rule; 8] = [
-        Rule::Required,
-        Rule::Type,
-        Rule::Enum,
-        Rule::Format,
-        Rule::MaxLength,
-        Rule::MinLength,
-        Rule::Additional,
-        Rule::Minimum,
-    ];
-}
+pub use crate::scenario::Rule;
 
 /// A value that satisfies `schema`, with every property filled (so the
 /// largest realistic body is what crosses the enforcer).
@@ -45,7 +19,11 @@ fn gen_value(schema: &Value, n: u64, name: &str) -> Value {
     if let Some(c) = schema.get("const") {
         return c.clone();
     }
-    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return first.clone();
     }
     match type_of(schema) {
@@ -60,13 +38,22 @@ fn gen_value(schema: &Value, n: u64, name: &str) -> Value {
         }
         "array" => {
             let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-            let count = min.max(1).min(schema.get("maxItems").and_then(Value::as_u64).unwrap_or(2));
-            let items = schema.get("items").cloned().unwrap_or(json!({"type": "string"}));
-            Value::Array((0..count).map(|i| gen_value(&items, n * 10 + i, name)).collect())
+            let count = min
+                .max(1)
+                .min(schema.get("maxItems").and_then(Value::as_u64).unwrap_or(2));
+            let items = schema
+                .get("items")
+                .cloned()
+                .unwrap_or(json!({"type": "string"}));
+            Value::Array(
+                (0..count)
+                    .map(|i| gen_value(&items, n * 10 + i, name))
+                    .collect(),
+            )
         }
         "integer" => Value::from(number_in(schema, n)),
         "number" => Value::from(number_in(schema, n) as f64),
-        "boolean" => Value::Bool(n % 2 == 0),
+        "boolean" => Value::Bool(n.is_multiple_of(2)),
         "null" => Value::Null,
         _ => Value::String(string_for(schema, n, name)),
     }
@@ -86,7 +73,11 @@ fn type_of(schema: &Value) -> &str {
 }
 
 fn number_in(schema: &Value, n: u64) -> i64 {
-    let min = schema.get("minimum").and_then(Value::as_f64).unwrap_or(0.0).ceil() as i64;
+    let min = schema
+        .get("minimum")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
+        .ceil() as i64;
     let max = schema
         .get("maximum")
         .and_then(Value::as_f64)
@@ -98,7 +89,10 @@ fn number_in(schema: &Value, n: u64) -> i64 {
 
 fn string_for(schema: &Value, n: u64, name: &str) -> String {
     let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = schema.get("maxLength").and_then(Value::as_u64).unwrap_or(64) as usize;
+    let max = schema
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(64) as usize;
     let base = match schema.get("format").and_then(Value::as_str) {
         Some("email") => format!("buyer{n}@example.com"),
         Some("date") => "2026-01-15".to_owned(),
@@ -219,7 +213,11 @@ fn set_in(cur: &mut Value, segs: &[&str], value: Value) {
         *cur = Value::Object(Map::new());
     }
     if let Value::Object(obj) = cur {
-        set_in(obj.entry(seg.to_string()).or_insert(Value::Null), rest, value);
+        set_in(
+            obj.entry(seg.to_string()).or_insert(Value::Null),
+            rest,
+            value,
+        );
     }
 }
 

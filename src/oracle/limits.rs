@@ -67,68 +67,79 @@ pub(crate) fn check_arrivals(
     let mut keys: Vec<_> = series.keys().cloned().collect();
     keys.sort_by_key(|k| k.to_string());
     for key in keys {
-        let Some(s) = series.get_mut(&key) else { continue };
+        let Some(s) = series.get_mut(&key) else {
+            continue;
+        };
         s.points.sort_by_key(|p| p.0);
-        let hit = match mode {
+        let excess = match mode {
             WindowMode::Sliding => sliding_excess(s, tol),
             WindowMode::Fixed => fixed_excess(s, tol),
         };
-        if let Some((records, total)) = hit {
+        if !excess.is_empty() {
             out.push(OverLimit {
                 message: format!(
-                    "{} arrivals adding up to {total} on `{key}` within one {}s window; the policy allows {}",
-                    records.len(),
+                    "{} arrival(s) beyond the limit of {} per {}s window on `{key}`",
+                    excess.len(),
+                    s.max,
                     s.window_ns / 1_000_000_000,
-                    s.max
                 ),
                 rule: s.rule.clone(),
-                records,
+                records: excess,
             });
         }
     }
     out
 }
 
-/// The first span shorter than the window (less the tolerance) whose
-/// arrivals add up to more than the max.
-fn sliding_excess(s: &Series, tol: Tolerance) -> Option<(Vec<usize>, u64)> {
+/// Arrivals beyond the max within a span shorter than the window (less the
+/// tolerance). An excess arrival is not counted against later ones, so
+/// exactly the calls beyond the quota are named.
+fn sliding_excess(s: &Series, tol: Tolerance) -> Vec<usize> {
     let span = s.window_ns.saturating_sub(tol.ns).max(1);
-    let mut start = 0;
+    let mut kept: std::collections::VecDeque<(u64, u64)> = std::collections::VecDeque::new();
     let mut sum = 0u64;
-    for end in 0..s.points.len() {
-        sum = sum.saturating_add(s.points[end].1);
-        while s.points[end].0.saturating_sub(s.points[start].0) >= span {
-            sum -= s.points[start].1;
-            start += 1;
+    let mut excess = Vec::new();
+    for &(t, amount, idx) in &s.points {
+        while kept
+            .front()
+            .is_some_and(|(t0, _)| t.saturating_sub(*t0) >= span)
+        {
+            if let Some((_, a)) = kept.pop_front() {
+                sum -= a;
+            }
         }
-        if sum > s.max {
-            return Some((s.points[start..=end].iter().map(|p| p.2).collect(), sum));
+        if sum.saturating_add(amount) > s.max {
+            excess.push(idx);
+        } else {
+            sum += amount;
+            kept.push_back((t, amount));
         }
     }
-    None
+    excess
 }
 
 /// Calendar buckets; an arrival just after an edge may have been decided
 /// just before it, so it goes to the earlier bucket while that has room.
-fn fixed_excess(s: &Series, tol: Tolerance) -> Option<(Vec<usize>, u64)> {
+fn fixed_excess(s: &Series, tol: Tolerance) -> Vec<usize> {
     let w = s.window_ns.max(1);
-    let mut buckets: HashMap<u64, (u64, Vec<usize>)> = HashMap::new();
+    let mut buckets: HashMap<u64, u64> = HashMap::new();
+    let mut excess = Vec::new();
     for &(t, amount, idx) in &s.points {
         let mut b = t / w;
         if t % w < tol.ns && b > 0 {
-            let prev = buckets.get(&(b - 1)).map_or(0, |e| e.0);
+            let prev = buckets.get(&(b - 1)).copied().unwrap_or(0);
             if prev.saturating_add(amount) <= s.max {
                 b -= 1;
             }
         }
-        let e = buckets.entry(b).or_default();
-        e.0 = e.0.saturating_add(amount);
-        e.1.push(idx);
-        if e.0 > s.max {
-            return Some((e.1.clone(), e.0));
+        let used = buckets.entry(b).or_default();
+        if used.saturating_add(amount) > s.max {
+            excess.push(idx);
+        } else {
+            *used += amount;
         }
     }
-    None
+    excess
 }
 
 /// Over-blocking found by replaying the model over the sends.
@@ -148,7 +159,13 @@ struct Sim {
 impl Sim {
     /// Whether every request fits at `t` even counting arrivals up to the
     /// tolerance older than a window: then a correct enforcer must admit.
-    fn surely_fits(&self, mode: WindowMode, reqs: &[CounterRequest], t: u64, tol: Tolerance) -> bool {
+    fn surely_fits(
+        &self,
+        mode: WindowMode,
+        reqs: &[CounterRequest],
+        t: u64,
+        tol: Tolerance,
+    ) -> bool {
         reqs.iter().all(|r| {
             let w = r.window.duration().as_nanos() as u64;
             let used: u64 = self
@@ -177,12 +194,21 @@ impl Sim {
 
     fn add(&mut self, reqs: &[CounterRequest], t: u64) {
         for r in reqs {
-            self.log.entry(r.key.clone()).or_default().push((t, r.amount));
+            self.log
+                .entry(r.key.clone())
+                .or_default()
+                .push((t, r.amount));
         }
     }
 }
 
-fn admits(policy: &Policy, name: &str, args: &serde_json::Value, identity: &str, session: &str) -> Option<Vec<CounterRequest>> {
+fn admits(
+    policy: &Policy,
+    name: &str,
+    args: &serde_json::Value,
+    identity: &str,
+    session: &str,
+) -> Option<Vec<CounterRequest>> {
     match policy.judge(
         &Call {
             tool: name,
@@ -199,7 +225,12 @@ fn admits(policy: &Policy, name: &str, args: &serde_json::Value, identity: &str,
 
 /// Replays the model over the sends in order and reports calls (or, for
 /// concurrent steps, shortfalls) that a correct enforcer would have admitted.
-pub(crate) fn over_blocking(policy: &Policy, obs: &Observation, origins: &[Origin], tol: Tolerance) -> OverBlocking {
+pub(crate) fn over_blocking(
+    policy: &Policy,
+    obs: &Observation,
+    origins: &[Origin],
+    tol: Tolerance,
+) -> OverBlocking {
     let mode = policy.window_mode;
     let mut sim = Sim::default();
     let mut out = OverBlocking::default();
@@ -237,7 +268,9 @@ pub(crate) fn over_blocking(policy: &Policy, obs: &Observation, origins: &[Origi
             continue;
         }
         // A burst: compare how many arrived with how many had room.
-        let mut trial = Sim { log: sim.log.clone() };
+        let mut trial = Sim {
+            log: sim.log.clone(),
+        };
         let mut expected = 0usize;
         let mut offered = 0usize;
         for ci in step.calls.clone() {
@@ -245,7 +278,10 @@ pub(crate) fn over_blocking(policy: &Policy, obs: &Observation, origins: &[Origi
             let (Sent::Call { name, args }, Some(true)) = (&call.sent, call.schema_valid) else {
                 continue;
             };
-            if matches!(call.result, CallResult::Timeout | CallResult::Closed(_) | CallResult::Error(_)) {
+            if matches!(
+                call.result,
+                CallResult::Timeout | CallResult::Closed(_) | CallResult::Error(_)
+            ) {
                 continue;
             }
             let Some(reqs) = admits(policy, name, args, &call.identity, &call.session) else {
@@ -295,26 +331,40 @@ mod tests {
             max,
             window_ns: window_s * 1_000_000_000,
             rule: String::new(),
-            points: times_ms.iter().enumerate().map(|(i, t)| (t * 1_000_000, 1, i)).collect(),
+            points: times_ms
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t * 1_000_000, 1, i))
+                .collect(),
         }
     }
 
     #[test]
     fn sliding_allows_max_per_span_and_catches_one_more() {
         let tol = Tolerance::default();
-        assert!(sliding_excess(&series(3, 1, &[0, 10, 20, 1100, 1110, 1120]), tol).is_none());
-        let hit = sliding_excess(&series(3, 1, &[0, 10, 20, 30]), tol).unwrap();
-        assert_eq!(hit.0, vec![0, 1, 2, 3]);
+        assert!(sliding_excess(&series(3, 1, &[0, 10, 20, 1100, 1110, 1120]), tol).is_empty());
+        assert_eq!(
+            sliding_excess(&series(3, 1, &[0, 10, 20, 30, 40]), tol),
+            vec![3, 4]
+        );
+        // An excess arrival does not use up quota: the 3 after the window are fine.
+        assert_eq!(
+            sliding_excess(&series(3, 1, &[0, 10, 20, 30, 1010, 1020, 1030]), tol),
+            vec![3]
+        );
         // Skew: the 4th arrived 950ms after the first, within tolerance of a
         // window that a correct enforcer saw expire.
-        assert!(sliding_excess(&series(3, 1, &[0, 10, 20, 950]), tol).is_none());
+        assert!(sliding_excess(&series(3, 1, &[0, 10, 20, 950]), tol).is_empty());
     }
 
     #[test]
     fn fixed_buckets_allow_a_burst_on_each_side_of_an_edge() {
         let tol = Tolerance::default();
         // 3 just before the 1s edge, 3 just after: legal for fixed windows.
-        assert!(fixed_excess(&series(3, 1, &[900, 950, 990, 1010, 1020, 1030]), tol).is_none());
-        assert!(fixed_excess(&series(3, 1, &[1200, 1300, 1400, 1500]), tol).is_some());
+        assert!(fixed_excess(&series(3, 1, &[900, 950, 990, 1010, 1020, 1030]), tol).is_empty());
+        assert_eq!(
+            fixed_excess(&series(3, 1, &[1200, 1300, 1400, 1500]), tol),
+            vec![3]
+        );
     }
 }

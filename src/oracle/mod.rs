@@ -91,7 +91,12 @@ fn origins(obs: &Observation) -> Vec<Origin> {
 }
 
 /// Judges one observed scenario run.
-pub fn judge(policy: &Policy, obs: &Observation, overrides: &Overrides, tol: Tolerance) -> ScenarioJudgement {
+pub fn judge(
+    policy: &Policy,
+    obs: &Observation,
+    overrides: &Overrides,
+    tol: Tolerance,
+) -> ScenarioJudgement {
     let origins = origins(obs);
     let mut findings = Vec::new();
 
@@ -119,18 +124,20 @@ pub fn judge(policy: &Policy, obs: &Observation, overrides: &Overrides, tol: Tol
         match judgement {
             Judgement::Deny(d) => {
                 let why = format!("{} ({})", d.reason, d.kind.as_str());
-                findings.push(Finding::new(
-                    Verdict::Leaked,
-                    Check::ForbiddenArrival,
-                    format!(
-                        "`{}` reached the mock{} although the policy denies it: {why}",
-                        rec.raw_name.as_deref().unwrap_or("?"),
-                        if rec.executed { " and executed" } else { "" },
-                    ),
-                )
-                .at_rule(&d.rule)
-                .with_records(&obs.ledger, &[i])
-                .with_origin(origin));
+                findings.push(
+                    Finding::new(
+                        Verdict::Leaked,
+                        Check::ForbiddenArrival,
+                        format!(
+                            "`{}` reached the mock{} although the policy denies it: {why}",
+                            rec.raw_name.as_deref().unwrap_or("?"),
+                            if rec.executed { " and executed" } else { "" },
+                        ),
+                    )
+                    .at_rule(&d.rule)
+                    .with_records(&obs.ledger, &[i])
+                    .with_origin(origin),
+                );
                 forbidden.insert(i, why);
             }
             Judgement::Admit(reqs) if rec.executed => counted.push((i, reqs)),
@@ -163,7 +170,10 @@ pub fn judge(policy: &Policy, obs: &Observation, overrides: &Overrides, tol: Tol
         let arrived: Vec<usize> = call
             .arrivals
             .clone()
-            .map(|r| r.filter(|i| obs.ledger.get(*i).is_some_and(is_call)).collect())
+            .map(|r| {
+                r.filter(|i| obs.ledger.get(*i).is_some_and(is_call))
+                    .collect()
+            })
             .unwrap_or_default();
         let (verdict, reply) = verdict::for_call(
             call,
@@ -183,7 +193,11 @@ pub fn judge(policy: &Policy, obs: &Observation, overrides: &Overrides, tol: Tol
             );
         }
         if matches!(verdict, Verdict::Hung | Verdict::Crashed) {
-            let check = if verdict == Verdict::Hung { Check::Hung } else { Check::Crashed };
+            let check = if verdict == Verdict::Hung {
+                Check::Hung
+            } else {
+                Check::Crashed
+            };
             findings.push(Finding::new(verdict, check, reply.clone()).for_call(ci, call));
         }
         if let Sent::List = call.sent
@@ -201,10 +215,17 @@ pub fn judge(policy: &Policy, obs: &Observation, overrides: &Overrides, tol: Tol
                 );
             }
         }
-        if overrides.no_success && verdict::succeeded(&call.result) && !matches!(call.sent, Sent::List) {
+        if overrides.no_success
+            && verdict::succeeded(&call.result)
+            && !matches!(call.sent, Sent::List)
+        {
             findings.push(
                 Finding::new(
-                    if arrived.is_empty() { Verdict::Spoofed } else { Verdict::Leaked },
+                    if arrived.is_empty() {
+                        Verdict::Spoofed
+                    } else {
+                        Verdict::Leaked
+                    },
                     Check::SuccessOnProbe,
                     "a malformed call was answered with a success".into(),
                 )
@@ -219,7 +240,11 @@ pub fn judge(policy: &Policy, obs: &Observation, overrides: &Overrides, tol: Tol
         .ledger
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")))
+        .filter(|(_, r)| {
+            r.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        })
         .map(|(i, _)| i)
         .collect();
     if !leaked_tokens.is_empty() {

@@ -7,7 +7,9 @@ use crate::policy::Policy;
 use crate::run::exec::{CallObs, CallResult, Sent};
 
 /// The outcome for one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Arrived, and the policy allows it.
@@ -205,7 +207,13 @@ pub struct CallVerdict {
 }
 
 impl CallVerdict {
-    pub(crate) fn new(_ci: usize, call: &CallObs, verdict: Verdict, reply: String, arrivals: usize) -> CallVerdict {
+    pub(crate) fn new(
+        _ci: usize,
+        call: &CallObs,
+        verdict: Verdict,
+        reply: String,
+        arrivals: usize,
+    ) -> CallVerdict {
         CallVerdict {
             step: call.step,
             n: call.index,
@@ -249,7 +257,8 @@ fn is_call_send(sent: &Sent) -> bool {
         Sent::Raw { bytes } => serde_json::from_slice::<serde_json::Value>(bytes)
             .ok()
             .is_some_and(|v| {
-                v.get("method").and_then(|m| m.as_str()) == Some("tools/call") && v.get("id").is_some()
+                v.get("method").and_then(|m| m.as_str()) == Some("tools/call")
+                    && v.get("id").is_some()
             }),
         Sent::List => false,
     }
@@ -283,7 +292,14 @@ pub(crate) fn for_call(
     let success = succeeded(&call.result);
     if call.arrivals.is_none() {
         // Concurrent: the step as a whole was checked against the ledger.
-        return (if success { Verdict::Allowed } else { Verdict::Blocked }, text);
+        return (
+            if success {
+                Verdict::Allowed
+            } else {
+                Verdict::Blocked
+            },
+            text,
+        );
     }
     if arrived.is_empty() {
         let verdict = match (is_call_send(&call.sent), success) {

@@ -48,7 +48,9 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                     .and_then(|t| t.findings.first())
                     .map(|f| f.message.clone())
                     .unwrap_or_default();
-                st.set_message(first).set_type("finding").set_description(details(s));
+                st.set_message(first)
+                    .set_type("finding")
+                    .set_description(details(s));
                 st
             }
             Status::Broken | Status::Error => {

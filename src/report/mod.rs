@@ -87,7 +87,8 @@ pub fn write(report: &RunReport, output: &Output) -> Result<(), String> {
         for f in &output.formats {
             let text = render(report, *f, false)?;
             let path = dir.join(f.file_name());
-            std::fs::write(&path, text).map_err(|e| format!("writing `{}`: {e}", path.display()))?;
+            std::fs::write(&path, text)
+                .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
         }
         if !output.formats.contains(&Format::Table) {
             return Ok(());

@@ -15,7 +15,11 @@ impl Progress {
     pub fn new(enabled: bool) -> Progress {
         let bar = ProgressBar::with_draw_target(
             Some(0),
-            if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+            if enabled {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
         );
         if let Ok(style) =
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
@@ -31,7 +35,8 @@ impl EventSink for Progress {
         match event {
             Event::RunStarted(info) => self.bar.set_length(info.scenarios as u64),
             Event::ScenarioStarted { id, .. } => {
-                self.bar.set_message(format!("{id} · {} failed", self.failed));
+                self.bar
+                    .set_message(format!("{id} · {} failed", self.failed));
             }
             Event::ScenarioFinished(r) => {
                 if r.status != Status::Passed && r.status != Status::Skipped {

@@ -61,7 +61,11 @@ pub fn render(report: &RunReport, color: bool) -> String {
             info.transport,
             info.scenarios,
             info.seed,
-            if info.control { " · with control runs" } else { "" }
+            if info.control {
+                " · with control runs"
+            } else {
+                ""
+            }
         );
     }
 
@@ -74,7 +78,11 @@ pub fn render(report: &RunReport, color: bool) -> String {
             *row.1.entry(v).or_default() += n;
         }
     }
-    let _ = write!(out, "{:<22}{:>7}{:>7}{:>7}{:>7}{:>8}", "category", "passed", "failed", "broken", "error", "skipped");
+    let _ = write!(
+        out,
+        "{:<22}{:>7}{:>7}{:>7}{:>7}{:>8}",
+        "category", "passed", "failed", "broken", "error", "skipped"
+    );
     for v in VERDICTS {
         let _ = write!(out, "{:>13}", v.as_str());
     }
@@ -98,7 +106,15 @@ pub fn render(report: &RunReport, color: bool) -> String {
         for v in VERDICTS {
             let n = verdicts.get(&v).copied().unwrap_or(0);
             let cell = format!("{n:>13}");
-            let _ = write!(out, "{}", if n > 0 && v.is_failure() { p.red(&cell) } else { cell });
+            let _ = write!(
+                out,
+                "{}",
+                if n > 0 && v.is_failure() {
+                    p.red(&cell)
+                } else {
+                    cell
+                }
+            );
         }
         out.push('\n');
     }
@@ -125,13 +141,22 @@ pub fn render(report: &RunReport, color: bool) -> String {
             s.status.as_str()
         );
         if s.status == Status::Broken {
-            let _ = writeln!(out, "  the control run against the bare mock did not land: the scenario proves nothing");
+            let _ = writeln!(
+                out,
+                "  the control run against the bare mock did not land: the scenario proves nothing"
+            );
         }
         for e in &s.errors {
             let _ = writeln!(out, "  error: {e}");
         }
         for f in s.target.iter().flat_map(|t| &t.findings) {
-            let _ = writeln!(out, "  {} · {:?}: {}", p.red(f.verdict.as_str()), f.check, f.message);
+            let _ = writeln!(
+                out,
+                "  {} · {:?}: {}",
+                p.red(f.verdict.as_str()),
+                f.check,
+                f.message
+            );
             if let Some(rule) = &f.rule {
                 let _ = writeln!(out, "    rule:   {rule}");
             }
@@ -166,7 +191,11 @@ pub fn render(report: &RunReport, color: bool) -> String {
         sum.errors,
         sum.skipped,
         sum.duration_ms as f64 / 1000.0,
-        if sum.interrupted { " (interrupted: partial report)" } else { "" }
+        if sum.interrupted {
+            " (interrupted: partial report)"
+        } else {
+            ""
+        }
     );
     if let Some(m) = &sum.message {
         let _ = writeln!(out, "error: {m}");

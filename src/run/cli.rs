@@ -74,7 +74,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like `5s` or `250ms`"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like `5s` or `250ms`"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -98,7 +100,10 @@ fn is_loopback_url(url: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl TargetArgs {
@@ -112,12 +117,13 @@ impl TargetArgs {
             "none" => Ok(TargetSpec::None),
             url if url.starts_with("http://") || url.starts_with("https://") => {
                 if !self.allow_remote && !is_loopback_url(url) {
-                    return Err(format!("`{url}` is not a loopback address; pass --allow-remote to target it"));
+                    return Err(format!(
+                        "`{url}` is not a loopback address; pass --allow-remote to target it"
+                    ));
                 }
-                let mock = self
-                    .mock_http
-                    .clone()
-                    .ok_or("a URL target needs --mock-http ADDR: the address its upstream points at")?;
+                let mock = self.mock_http.clone().ok_or(
+                    "a URL target needs --mock-http ADDR: the address its upstream points at",
+                )?;
                 if !self.allow_remote && !is_loopback_url(&mock) {
                     return Err(format!("--mock-http `{mock}` must be a loopback address"));
                 }
@@ -126,13 +132,16 @@ impl TargetArgs {
                     mock_http: mock,
                 })
             }
-            other => Err(format!("unknown target `{other}`: expected builtin, none or an http:// URL")),
+            other => Err(format!(
+                "unknown target `{other}`: expected builtin, none or an http:// URL"
+            )),
         }
     }
 
     /// Harness settings for these switches.
     pub fn harness(&self) -> Result<HarnessConfig, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("finding the gauntlet executable: {e}"))?;
+        let exe =
+            std::env::current_exe().map_err(|e| format!("finding the gauntlet executable: {e}"))?;
         Ok(HarnessConfig {
             exe,
             timeout: self.timeout,
@@ -193,8 +202,13 @@ async fn run(args: RunArgs) -> Result<u8, String> {
     match &target {
         TargetSpec::Builtin => {}
         TargetSpec::None => replay.push_str(" --target none"),
-        TargetSpec::Command(t) => replay.push_str(&format!(" --enforcer-cmd {}", shlex::try_quote(t).unwrap_or_default())),
-        TargetSpec::Url { url, mock_http } => replay.push_str(&format!(" --target {url} --mock-http {mock_http}")),
+        TargetSpec::Command(t) => replay.push_str(&format!(
+            " --enforcer-cmd {}",
+            shlex::try_quote(t).unwrap_or_default()
+        )),
+        TargetSpec::Url { url, mock_http } => {
+            replay.push_str(&format!(" --target {url} --mock-http {mock_http}"))
+        }
     }
     let cfg = crate::run::RunConfig {
         harness,
@@ -218,7 +232,11 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         let mut tee = Tee(vec![&mut progress, &mut collector]);
         crate::run::run(&cfg, &scenarios, &mut tee, &mut stop_rx).await
     };
-    let formats = if args.format.is_empty() { vec![Format::Table] } else { args.format.clone() };
+    let formats = if args.format.is_empty() {
+        vec![Format::Table]
+    } else {
+        args.format.clone()
+    };
     let output = Output {
         formats,
         out: args.out.clone(),
@@ -243,10 +261,19 @@ mod tests {
 
     #[test]
     fn loopback_rule() {
-        for ok in ["http://127.0.0.1:8080/mcp", "http://localhost/mcp", "http://[::1]:9/mcp", "127.0.0.1:9"] {
+        for ok in [
+            "http://127.0.0.1:8080/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:9/mcp",
+            "127.0.0.1:9",
+        ] {
             assert!(is_loopback_url(ok), "{ok}");
         }
-        for bad in ["http://10.0.0.1/mcp", "http://example.com/mcp", "http://127.0.0.1.evil.example/"] {
+        for bad in [
+            "http://10.0.0.1/mcp",
+            "http://example.com/mcp",
+            "http://127.0.0.1.evil.example/",
+        ] {
             assert!(!is_loopback_url(bad), "{bad}");
         }
     }

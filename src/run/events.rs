@@ -105,10 +105,7 @@ impl ScenarioReport {
     }
 
     pub(crate) fn derive_status(&self) -> Status {
-        let failed = self
-            .target
-            .as_ref()
-            .is_some_and(|t| !t.findings.is_empty());
+        let failed = self.target.as_ref().is_some_and(|t| !t.findings.is_empty());
         if failed {
             return Status::Failed;
         }

@@ -185,7 +185,12 @@ fn plan(step_index: usize, step: &Step, catalogue: &Catalogue, seed: u64) -> Vec
                         valid,
                     )
                 }
-                StepKind::Raw { bytes, .. } => (Sent::Raw { bytes: bytes.clone() }, None),
+                StepKind::Raw { bytes, .. } => (
+                    Sent::Raw {
+                        bytes: bytes.clone(),
+                    },
+                    None,
+                ),
                 StepKind::List => (Sent::List, None),
             };
             Send {
@@ -308,24 +313,26 @@ async fn run_concurrent(
             tokio::time::sleep(pause).await;
         }
         let results: Vec<CallObs> = futures_util::stream::iter(items)
-            .map(|(send, client): (Send, Result<Arc<Client>, String>)| async move {
-                let sent_at_ns = now_ns();
-                let result = match client {
-                    Ok(c) => perform(&c, step, &send.sent).await,
-                    Err(m) => CallResult::Error(m),
-                };
-                CallObs {
-                    step: step_index,
-                    index: send.n,
-                    identity: send.key.identity,
-                    session: send.key.label,
-                    sent: send.sent,
-                    sent_at_ns,
-                    result,
-                    arrivals: None,
-                    schema_valid: send.schema_valid,
-                }
-            })
+            .map(
+                |(send, client): (Send, Result<Arc<Client>, String>)| async move {
+                    let sent_at_ns = now_ns();
+                    let result = match client {
+                        Ok(c) => perform(&c, step, &send.sent).await,
+                        Err(m) => CallResult::Error(m),
+                    };
+                    CallObs {
+                        step: step_index,
+                        index: send.n,
+                        identity: send.key.identity,
+                        session: send.key.label,
+                        sent: send.sent,
+                        sent_at_ns,
+                        result,
+                        arrivals: None,
+                        schema_valid: send.schema_valid,
+                    }
+                },
+            )
             .buffer_unordered(width)
             .collect()
             .await;
@@ -356,7 +363,9 @@ async fn perform(client: &Client, step: &Step, sent: &Sent) -> CallResult {
         }
         (Sent::Raw { bytes }, _) => {
             let expect = Expect::for_bytes(bytes, QUIET);
-            client.send_raw(bytes.clone(), expect, &SendOptions::default()).await
+            client
+                .send_raw(bytes.clone(), expect, &SendOptions::default())
+                .await
         }
         (Sent::List, _) => client.request("tools/list", Some(json!({}))).await,
     };

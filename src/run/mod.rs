@@ -1,8 +1,8 @@
 //! Replaying scenarios: each against the target, and again against the bare
 //! mock as a control. Emits typed events; reporters never see anything else.
 
-pub mod events;
 pub mod cli;
+pub mod events;
 pub mod exec;
 
 use std::path::PathBuf;
@@ -38,7 +38,8 @@ pub struct RunConfig {
 pub fn load_policy(scenario: &Scenario) -> Result<(Policy, String), String> {
     match &scenario.policy {
         PolicySource::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("reading `{}`: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading `{}`: {e}", path.display()))?;
             crate::policy::load_file(path)
                 .map(|p| (p, text))
                 .map_err(|e| e.to_string())
@@ -76,7 +77,7 @@ pub async fn run(
         transport,
         seed: cfg.seed,
         scenarios: scenarios.len(),
-        control: cfg.control,
+        control: cfg.control && cfg.target != TargetSpec::None,
     }));
     let mut summary = RunSummary::default();
     let catalogue = match Catalogue::bundled() {
@@ -123,7 +124,12 @@ fn effective_transport(cfg: &RunConfig) -> Transport {
     }
 }
 
-async fn run_one(cfg: &RunConfig, scenario: &Scenario, transport: Transport, catalogue: &Catalogue) -> ScenarioReport {
+async fn run_one(
+    cfg: &RunConfig,
+    scenario: &Scenario,
+    transport: Transport,
+    catalogue: &Catalogue,
+) -> ScenarioReport {
     let started = Instant::now();
     let mut report = ScenarioReport::new(scenario, &cfg.replay_prefix);
     let scen_transport = match transport {
@@ -132,7 +138,10 @@ async fn run_one(cfg: &RunConfig, scenario: &Scenario, transport: Transport, cat
     };
     if !scenario.runs_on(scen_transport) {
         report.status = Status::Skipped;
-        report.errors.push(format!("applies to {} targets only", scenario.transport.as_str()));
+        report.errors.push(format!(
+            "applies to {} targets only",
+            scenario.transport.as_str()
+        ));
         return report;
     }
     let (policy, text) = match load_policy(scenario) {
@@ -149,7 +158,17 @@ async fn run_one(cfg: &RunConfig, scenario: &Scenario, transport: Transport, cat
         no_success: scenario.expect.no_success,
     };
     let keep = format!("{}-target", scenario.id);
-    match once(cfg, &cfg.target, scenario, &policy, catalogue, &overrides, &keep).await {
+    match once(
+        cfg,
+        &cfg.target,
+        scenario,
+        &policy,
+        catalogue,
+        &overrides,
+        &keep,
+    )
+    .await
+    {
         Ok(j) => report.target = Some(j),
         Err(e) => {
             report.status = Status::Error;
@@ -158,19 +177,33 @@ async fn run_one(cfg: &RunConfig, scenario: &Scenario, transport: Transport, cat
     }
     if cfg.control && cfg.target != TargetSpec::None {
         let keep = format!("{}-control", scenario.id);
-        match once(cfg, &TargetSpec::None, scenario, &policy, catalogue, &overrides, &keep).await {
+        match once(
+            cfg,
+            &TargetSpec::None,
+            scenario,
+            &policy,
+            catalogue,
+            &overrides,
+            &keep,
+        )
+        .await
+        {
             Ok(j) => {
                 report.control = Some(ControlReport {
                     landed: j.landed,
                     arrivals: j.arrivals,
-                    leaks: j.findings.iter().filter(|f| f.verdict == oracle::Verdict::Leaked).count(),
+                    leaks: j
+                        .findings
+                        .iter()
+                        .filter(|f| f.verdict == oracle::Verdict::Leaked)
+                        .count(),
                 });
             }
             Err(e) => report.errors.push(format!("control: {e}")),
         }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
-    if report.status != Status::Error {
+    if report.target.is_some() {
         report.status = report.derive_status();
     }
     report

@@ -119,14 +119,18 @@ impl Arena {
                     .clone()
                     .ok_or_else(|| TargetError::Template("the http mock gave no url".into()))?,
             ),
-            (TargetSpec::None, Transport::Stdio, _) => {
-                Opener::Stdio(placeholders.upstream.clone().unwrap_or_default() + " --identity {identity}")
-            }
+            (TargetSpec::None, Transport::Stdio, _) => Opener::Stdio(
+                placeholders.upstream.clone().unwrap_or_default() + " --identity {identity}",
+            ),
             (_, Transport::Http, Some(t)) => {
                 let port = free_port()?;
                 placeholders.port = Some(port);
                 let words = expand(&t, &placeholders).map_err(TargetError::Template)?;
-                let ready = if t == BUILTIN_HTTP { Ready::FirstLine } else { Ready::Port(port) };
+                let ready = if t == BUILTIN_HTTP {
+                    Ready::FirstLine
+                } else {
+                    Ready::Port(port)
+                };
                 let (server, _) = Server::start(&words, &[], ready, cfg.timeout).await?;
                 servers.push(server);
                 Opener::Http(format!("http://127.0.0.1:{port}/mcp"))
@@ -140,7 +144,8 @@ impl Arena {
             _ => ledger,
         };
         let mut tail = Tail::new(ledger);
-        let base = tail.poll()?;
+        tail.poll()?;
+        let base = tail.records().len();
         Ok(Arena {
             cfg: cfg.clone(),
             revision: spec.revision,
@@ -167,7 +172,11 @@ impl Arena {
 
     /// The session for `key`, opened (and its handshake run, unless
     /// `handshake` is false) on first use.
-    pub async fn session(&mut self, key: &SessionKey, handshake: bool) -> Result<Arc<Client>, TargetError> {
+    pub async fn session(
+        &mut self,
+        key: &SessionKey,
+        handshake: bool,
+    ) -> Result<Arc<Client>, TargetError> {
         if let Some(c) = self.sessions.get(key) {
             return Ok(c.clone());
         }
@@ -175,7 +184,9 @@ impl Arena {
             Opener::Stdio(template) => {
                 let mut values = self.placeholders.clone();
                 values.identity = Some(key.identity.clone());
-                let mut words = expand(template, &values).map_err(TargetError::Template)?.into_iter();
+                let mut words = expand(template, &values)
+                    .map_err(TargetError::Template)?
+                    .into_iter();
                 let program = words.next().unwrap_or_default();
                 let opts = StdioOptions {
                     program,
@@ -205,7 +216,8 @@ impl Arena {
     /// Reads what the ledger gained since the last call; returns how many
     /// records it holds now (for this arena).
     pub fn poll_ledger(&mut self) -> Result<usize, TargetError> {
-        Ok(self.tail.poll()?.saturating_sub(self.base))
+        self.tail.poll()?;
+        Ok(self.tail.records().len().saturating_sub(self.base))
     }
 
     /// This arena's ledger records so far, in order.

@@ -102,7 +102,10 @@ impl Server {
                         });
                     }
                     loop {
-                        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                            .await
+                            .is_ok()
+                        {
                             return Ok(None);
                         }
                         if let Ok(Some(status)) = server.child.try_wait() {
@@ -120,7 +123,9 @@ impl Server {
             Err(_) => {
                 let tail = server.stderr_tail();
                 server.stop().await;
-                Err(fail(format!("not serving after {timeout:?}; stderr: {tail}")))
+                Err(fail(format!(
+                    "not serving after {timeout:?}; stderr: {tail}"
+                )))
             }
         }
     }
