@@ -256,7 +256,7 @@ mod tests {
         let cases = [
             (Rule::Required, "/email"),
             (Rule::Additional, "/unexpected_field"),
-            (Rule::Type, "/email"),
+            (Rule::Type, "/company_name"),
             (Rule::Enum, "/freight_term"),
             (Rule::Format, "/email"),
             (Rule::MaxLength, "/company_name"),
