@@ -258,9 +258,21 @@ async fn run_sequential(
         }
         let before = poll(arena, obs);
         let sent_at_ns = now_ns();
-        let result = match arena.session(&send.key, !step.skip_handshake).await {
-            Ok(client) => perform(&client, step, &send.sent).await,
-            Err(e) => session_error(e),
+        // A session that has hung twice is not waited on again: a hung
+        // enforcer must not turn a 40-call step into minutes of timeouts.
+        let hung_before = obs
+            .calls
+            .iter()
+            .filter(|c| c.identity == send.key.identity && c.session == send.key.label)
+            .filter(|c| matches!(c.result, CallResult::Timeout))
+            .count();
+        let result = if hung_before >= 2 {
+            CallResult::Timeout
+        } else {
+            match arena.session(&send.key, !step.skip_handshake).await {
+                Ok(client) => perform(&client, step, &send.sent).await,
+                Err(e) => session_error(e),
+            }
         };
         let after = poll(arena, obs);
         obs.calls.push(CallObs {
