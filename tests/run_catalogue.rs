@@ -2,6 +2,8 @@
 //! mock (every attack must land) and against the reference enforcer (none
 //! may), judged from the mock's ledger.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
