@@ -81,6 +81,21 @@ fn mark_complete(result: &mut Value) {
     }
 }
 
+/// 2026-07-28 (SEP-2549): complete results of these methods MUST carry
+/// caching hints; strict clients (the Python SDK) reject them otherwise.
+fn is_cacheable(method: &str) -> bool {
+    matches!(method, "tools/list" | "server/discover")
+}
+
+/// "Immediately stale, this caller only": the mock's store changes under
+/// every call, so no client may reuse a listing.
+fn add_cache_hints(result: &mut Value) {
+    if let Some(obj) = result.as_object_mut() {
+        obj.entry("ttlMs").or_insert(Value::from(0));
+        obj.entry("cacheScope").or_insert(Value::from("private"));
+    }
+}
+
 fn server_info() -> Value {
     json!({"name": SERVER_NAME, "title": "Aksjah (gauntlet mock)", "version": env!("CARGO_PKG_VERSION")})
 }
@@ -159,6 +174,9 @@ impl Mock {
         if stateless && let Some(result) = done.response.as_mut().and_then(|r| r.get_mut("result"))
         {
             mark_complete(result);
+            if is_cacheable(method) {
+                add_cache_hints(result);
+            }
         }
         done
     }
