@@ -20,9 +20,10 @@ struct Cli {
 enum Command {
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
+    /// Run the mock Aksjah MCP server, recording every message in a ledger.
+    Mock(gauntlet::mock::cli::MockArgs),
 }
 
-#[allow(unreachable_code, unused_variables)] // until the first subcommand lands
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -31,5 +32,12 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Mock(args) => match gauntlet::mock::cli::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gauntlet mock: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
