@@ -1,0 +1,1 @@
+//! A counter store in a file.
