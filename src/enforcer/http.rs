@@ -1,1 +1,0 @@
-//! The Streamable HTTP proxy.
