@@ -22,6 +22,8 @@ enum Command {
     Policy(gauntlet::policy::cli::PolicyArgs),
     /// Run the mock Aksjah MCP server, recording every message in a ledger.
     Mock(gauntlet::mock::cli::MockArgs),
+    /// Run the reference enforcer in front of an MCP server (stdio or HTTP).
+    Enforce(gauntlet::enforcer::cli::EnforceArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Enforce(args) => ExitCode::from(gauntlet::enforcer::cli::run(&args)),
         Command::Mock(args) => match gauntlet::mock::cli::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
