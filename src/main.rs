@@ -22,6 +22,8 @@ enum Command {
     Run(gauntlet::run::cli::RunArgs),
     /// Run the mock Aksjah MCP server, recording every message in a ledger.
     Mock(gauntlet::mock::cli::MockArgs),
+    /// Run the reference enforcer in front of an MCP server (stdio or HTTP).
+    Enforce(gauntlet::enforcer::cli::EnforceArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
 }
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Enforce(args) => ExitCode::from(gauntlet::enforcer::cli::run(&args)),
         Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
             &args,
             &mut std::io::stdout(),
