@@ -17,10 +17,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Check a policy file, or convert it to the other dialect.
+    Policy(gauntlet::policy::cli::PolicyArgs),
+}
 
 #[allow(unreachable_code, unused_variables)] // until the first subcommand lands
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+    }
 }

@@ -1,0 +1,84 @@
+//! Time sources for windows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of "now", as time since an arbitrary epoch.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> Duration;
+}
+
+/// The wall clock, since the UNIX epoch (fixed windows align to UTC).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        // A clock set before 1970 reads as the epoch rather than failing.
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    }
+}
+
+/// A clock that only moves when told to; clones share one time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock reading `start`.
+    pub fn new(start: Duration) -> ManualClock {
+        let clock = ManualClock::default();
+        clock.set(start);
+        clock
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: Duration) {
+        self.nanos.store(
+            u64::try_from(now.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Moves the time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(by))
+            });
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_is_shared_between_clones() {
+        let a = ManualClock::new(Duration::from_secs(10));
+        let b = a.clone();
+        b.advance(Duration::from_millis(1500));
+        assert_eq!(a.now(), Duration::from_millis(11_500));
+        a.set(Duration::from_secs(1));
+        assert_eq!(b.now(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn system_clock_is_past_2020() {
+        assert!(SystemClock.now() > Duration::from_secs(1_577_836_800));
+    }
+}
