@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
+    /// List the attack catalogue, or show one scenario in full.
+    Attacks(gauntlet::scenario::cli::AttacksArgs),
 }
 
 #[allow(unreachable_code, unused_variables)] // until the first subcommand lands
@@ -27,6 +29,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+        Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(
             &args,
             &mut std::io::stdout(),
             &mut std::io::stderr(),

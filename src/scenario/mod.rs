@@ -14,6 +14,7 @@
 pub mod cli;
 mod convert;
 mod error;
+mod expand;
 mod load;
 pub mod locate;
 mod raw;
