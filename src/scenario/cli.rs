@@ -188,7 +188,9 @@ pub fn show(s: &Scenario) -> String {
         let _ = writeln!(o, "  {l}");
     }
     o.push('\n');
-    let _ = writeln!(o, "steps: {} ({} messages)", s.steps.len(), s.total_sends());
+    let sends = s.total_sends();
+    let noun = if sends == 1 { "message" } else { "messages" };
+    let _ = writeln!(o, "steps: {} ({sends} {noun})", s.steps.len());
     for (i, step) in s.steps.iter().enumerate() {
         let _ = writeln!(o, "  [{i}] {}", step_line(step));
         for d in step_details(step) {
