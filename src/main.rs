@@ -22,9 +22,10 @@ enum Command {
     Policy(gauntlet::policy::cli::PolicyArgs),
     /// List the attack catalogue, or show one scenario in full.
     Attacks(gauntlet::scenario::cli::AttacksArgs),
+    /// Run the mock Aksjah MCP server, recording every message in a ledger.
+    Mock(gauntlet::mock::cli::MockArgs),
 }
 
-#[allow(unreachable_code, unused_variables)] // until the first subcommand lands
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -38,5 +39,12 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Mock(args) => match gauntlet::mock::cli::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gauntlet mock: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A key that makes a JSON object ambiguous.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyIssue {
     /// JSON pointer of the object that holds the key.
     pub pointer: String,
@@ -21,7 +21,7 @@ pub struct KeyIssue {
 }
 
 /// How a key collides with an earlier one in the same object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyIssueKind {
     /// The exact key appeared before.
