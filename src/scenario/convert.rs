@@ -135,7 +135,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// Ends the file: an error if any problem was seen.
-    pub fn finish<T>(self, value: T) -> Result<T, ScenarioError> {
+    pub fn finish<T>(mut self, value: T) -> Result<T, ScenarioError> {
+        self.diags.sort_by_key(|d| (d.line, d.column));
         if self.diags.is_empty() {
             Ok(value)
         } else {

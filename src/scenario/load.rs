@@ -16,23 +16,23 @@ pub const POLICIES_DIR: &str = "policies";
 #[derive(Debug, Clone)]
 pub struct Loader {
     policies: PathBuf,
-    check_folder: bool,
+    check_layout: bool,
 }
 
 impl Loader {
-    /// A loader whose `policy = "x"` names `policies_dir/x`; it checks that
-    /// each file's folder is its category.
+    /// A loader whose `policy = "x"` names `policies_dir/x`; it checks the
+    /// catalogue layout, `<category>/<id>.toml`.
     pub fn new(policies_dir: impl Into<PathBuf>) -> Loader {
         Loader {
             policies: policies_dir.into(),
-            check_folder: true,
+            check_layout: true,
         }
     }
 
-    /// Whether the parent folder must equal the category (the catalogue
-    /// layout). Off for files kept outside a catalogue, such as fixtures.
-    pub fn check_folder(mut self, on: bool) -> Loader {
-        self.check_folder = on;
+    /// Whether the file stem must equal the id and the parent folder the
+    /// category. Off for files kept outside a catalogue, such as fixtures.
+    pub fn check_layout(mut self, on: bool) -> Loader {
+        self.check_layout = on;
         self
     }
 
@@ -53,13 +53,15 @@ impl Loader {
     /// Checks `src` as if it were the file at `path`.
     pub fn load_str(&self, src: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         let display = path.display().to_string();
-        let stem = path.file_stem().and_then(|s| s.to_str());
-        let folder = if self.check_folder {
-            path.parent()
-                .and_then(Path::file_name)
-                .and_then(|s| s.to_str())
+        let (stem, folder) = if self.check_layout {
+            (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.parent()
+                    .and_then(Path::file_name)
+                    .and_then(|s| s.to_str()),
+            )
         } else {
-            None
+            (None, None)
         };
         let facts = FileFacts {
             display: &display,
