@@ -133,13 +133,14 @@ pub fn table(scenarios: &[Scenario]) -> String {
     for r in &rows {
         line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
     }
-    let mut cats: Vec<_> = scenarios.iter().map(|s| s.category).collect();
-    cats.dedup();
+    let cats: std::collections::BTreeSet<_> = scenarios.iter().map(|s| s.category).collect();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let _ = writeln!(
         s,
-        "{} scenarios in {} categories",
-        scenarios.len(),
-        cats.len()
+        "{} in {}",
+        plural(scenarios.len(), "scenario", "scenarios"),
+        plural(cats.len(), "category", "categories")
     );
     s
 }

@@ -306,6 +306,11 @@ fn walk(
             }
             if depth == 0 {
                 walk(root, &path, depth + 1, files, errors)?;
+            } else if !name.starts_with('.') {
+                errors.push(misplaced(
+                    &path,
+                    "a category folder holds scenario files, not folders".to_owned(),
+                ));
             }
         } else if path.extension().is_some_and(|e| e == "toml") {
             if depth == 1 {

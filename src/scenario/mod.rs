@@ -32,3 +32,6 @@ pub use types::{
     ArgSpec, At, Category, DEFAULT_IDENTITY, DEFAULT_SESSION, Expect, Generation, PolicySource,
     Rule, Scenario, SessionSpec, Severity, Step, StepKind, Transport, TransportFilter, Who,
 };
+
+#[cfg(test)]
+mod tests;
