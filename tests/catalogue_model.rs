@@ -12,9 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gauntlet::mock::catalogue::Catalogue;
-use gauntlet::policy::{
-    Call, Decision, DenyKind, ManualClock, MemoryStore, Policy, SchemaSet, decide,
-};
+use gauntlet::policy::{Call, Decision, DenyKind, ManualClock, MemoryStore, SchemaSet, decide};
 use gauntlet::scenario::{ArgSpec, Scenario, SessionSpec, Step, StepKind, load_catalogue};
 use serde_json::Value;
 
