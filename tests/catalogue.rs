@@ -306,9 +306,6 @@ fn apply_set(args: &mut Value, path: &str, v: &Value) {
     }
 }
 
-/// Calls the mock rejects on purpose although the policy admits them.
-const INVALID_ON_PURPOSE: &[&str] = &["qr-tool-error-refund"];
-
 #[test]
 fn admitted_calls_are_valid_for_the_mock() {
     let tools = Catalogue::bundled().unwrap();
@@ -334,9 +331,6 @@ fn admitted_calls_are_valid_for_the_mock() {
                 session: "main",
             };
             if !matches!(s.model.judge(&call, None), Judgement::Admit(_)) {
-                continue;
-            }
-            if INVALID_ON_PURPOSE.contains(&s.id.as_str()) {
                 continue;
             }
             let tool = tools
