@@ -381,6 +381,20 @@ impl Mock {
             .as_ref()
             .and_then(Value::as_object)
             .unwrap_or(&empty);
+        if tool.effect() == crate::mock::catalogue::Effect::Create
+            && args.get("reference_id").and_then(Value::as_str) == Some(effects::CRASH)
+        {
+            if self.config.crash_exits {
+                // The exit code says why, for whoever reaps the process.
+                std::process::exit(70);
+            }
+            return Dispatched::error(
+                id,
+                crate::mcp::jsonrpc::INTERNAL_ERROR,
+                "the upstream crashed".into(),
+                None,
+            );
+        }
         let run = effects::execute(tool, args, &self.store, rec.seq);
         let mut done = match run.effected {
             Effected::Ok(payload) => {
