@@ -6,11 +6,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::model::{
-    Action, Condition, DefaultAction, Limit, Policy, RuleLoc, Scope, ToolRule, Window,
+    Action, Condition, DefaultAction, Limit, Policy, RuleLoc, Scope, ToolRule, Window, fold_name,
 };
 use super::ops::Truth;
 use super::schema::SchemaSet;
-use crate::names::lenient_key;
 
 /// One `tools/call` as the policy sees it.
 #[derive(Debug, Clone, Copy)]
@@ -154,8 +153,10 @@ impl Policy {
     /// input schema, `require`, `deny_if` (the tool's, then `"*"`'s), then the
     /// amounts of the limits that apply (the tool's, `"*"`'s, `all_tools`).
     pub fn judge(&self, call: &Call<'_>, schemas: Option<&SchemaSet>) -> Judgement {
-        let key = lenient_key(call.tool);
-        if self.index.hide_all || self.index.hidden.contains(&key) {
+        let key = fold_name(call.tool);
+        let key = key.as_ref();
+        if self.index.hide_all || (!self.index.hidden.is_empty() && self.index.hidden.contains(key))
+        {
             return deny(
                 DenyKind::Hidden,
                 "/hide",
@@ -165,7 +166,7 @@ impl Policy {
         let tool = self
             .index
             .tools
-            .get(&key)
+            .get(key)
             .and_then(|&i| self.tools.get(i).map(|t| (i, t)));
         if tool.is_none() && self.default == DefaultAction::Deny {
             return deny(
@@ -194,7 +195,7 @@ impl Policy {
                 );
             }
         };
-        if let Some(Err(errors)) = schemas.and_then(|s| s.check_key(&key, args)) {
+        if let Some(Err(errors)) = schemas.and_then(|s| s.check_key(key, args)) {
             return deny(
                 DenyKind::Schema,
                 "",

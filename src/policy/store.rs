@@ -1,8 +1,9 @@
 //! Counter stores: where reservations against limits are kept.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
+
+use super::hash::FastHash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -176,8 +177,27 @@ impl Counter {
     }
 }
 
+/// Adds a request to a counter if it stays within max; else says what the counter holds.
+fn charge(
+    counter: &mut Counter,
+    req: &CounterRequest,
+    mode: WindowMode,
+    now: Duration,
+    id: u64,
+) -> Result<Stamp, u64> {
+    let window = req.window.duration();
+    if !counter.suits(mode, window) {
+        *counter = Counter::new(mode, window, now);
+    }
+    let current = counter.current(now);
+    match current.checked_add(req.amount) {
+        Some(total) if total <= req.max => Ok(counter.add(req.amount, now, id)),
+        _ => Err(current),
+    }
+}
+
 struct Shard {
-    counters: HashMap<CounterKey, Counter>,
+    counters: HashMap<CounterKey, Counter, FastHash>,
     ops: u64,
 }
 
@@ -221,7 +241,7 @@ impl MemoryStore {
         let shards = (0..shards.max(1))
             .map(|_| {
                 Mutex::new(Shard {
-                    counters: HashMap::new(),
+                    counters: HashMap::default(),
                     ops: 0,
                 })
             })
@@ -233,9 +253,9 @@ impl MemoryStore {
     }
 
     fn shard_of(&self, key: &CounterKey) -> usize {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        usize::try_from(h.finish() % self.shards.len() as u64).unwrap_or(0)
+        // The map uses the low bits of the same hash; mix so shards do not correlate with buckets.
+        let spread = FastHash.hash_one(key).rotate_right(29);
+        usize::try_from(spread % self.shards.len() as u64).unwrap_or(0)
     }
 
     /// How many counters are held (for tests of memory bounds).
@@ -272,38 +292,55 @@ impl CounterStore for MemoryStore {
         if reqs.is_empty() {
             return Ok(Receipt::default());
         }
-        let shard_ids: Vec<usize> = reqs.iter().map(|r| self.shard_of(&r.key)).collect();
-        let mut order = shard_ids.clone();
+        // Up to eight requests (the usual case) need no heap for the shard ids.
+        let mut ids_buf = [0usize; 8];
+        let mut order_buf = [0usize; 8];
+        let (ids_vec, mut order_vec);
+        let (shard_ids, order): (&[usize], &mut [usize]) = if reqs.len() <= ids_buf.len() {
+            for (slot, r) in ids_buf.iter_mut().zip(reqs) {
+                *slot = self.shard_of(&r.key);
+            }
+            order_buf[..reqs.len()].copy_from_slice(&ids_buf[..reqs.len()]);
+            (&ids_buf[..reqs.len()], &mut order_buf[..reqs.len()])
+        } else {
+            ids_vec = reqs
+                .iter()
+                .map(|r| self.shard_of(&r.key))
+                .collect::<Vec<_>>();
+            order_vec = ids_vec.clone();
+            (&ids_vec, &mut order_vec)
+        };
+        // Lock each shard once, in index order, so that reservations never deadlock.
         order.sort_unstable();
-        order.dedup();
-        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
-            order.iter().map(|&i| (i, lock(&self.shards[i]))).collect();
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> = Vec::with_capacity(reqs.len());
+        for (n, &i) in order.iter().enumerate() {
+            if n == 0 || order[n - 1] != i {
+                guards.push((i, lock(&self.shards[i])));
+            }
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut items: Vec<ReceiptItem> = Vec::with_capacity(reqs.len());
         let mut failed = None;
-        for (index, (req, shard_id)) in reqs.iter().zip(&shard_ids).enumerate() {
+        for (index, (req, shard_id)) in reqs.iter().zip(shard_ids).enumerate() {
             let Some((_, shard)) = guards.iter_mut().find(|(i, _)| i == shard_id) else {
                 continue;
             };
-            let window = req.window.duration();
-            let counter = shard
-                .counters
-                .entry(req.key.clone())
-                .or_insert_with(|| Counter::new(mode, window, now));
-            if !counter.suits(mode, window) {
-                *counter = Counter::new(mode, window, now);
-            }
-            let current = counter.current(now);
-            match current.checked_add(req.amount) {
-                Some(total) if total <= req.max => {
-                    let stamp = counter.add(req.amount, now, id);
-                    items.push(ReceiptItem {
-                        key: req.key.clone(),
-                        amount: req.amount,
-                        stamp,
-                    });
+            let charged = match shard.counters.get_mut(&req.key) {
+                Some(counter) => charge(counter, req, mode, now, id),
+                None => {
+                    let mut counter = Counter::new(mode, req.window.duration(), now);
+                    let charged = charge(&mut counter, req, mode, now, id);
+                    shard.counters.insert(req.key.clone(), counter);
+                    charged
                 }
-                _ => {
+            };
+            match charged {
+                Ok(stamp) => items.push(ReceiptItem {
+                    key: req.key.clone(),
+                    amount: req.amount,
+                    stamp,
+                }),
+                Err(current) => {
                     failed = Some(LimitHit {
                         index,
                         key: req.key.clone(),
