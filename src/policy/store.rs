@@ -65,6 +65,7 @@ pub trait CounterStore: Send + Sync {
         now: Duration,
     ) -> Result<Receipt, LimitHit>;
     /// Gives back what a receipt took (a charge whose window has passed is left alone).
+    /// Refund a receipt at most once: a fixed bucket keeps only its total.
     fn refund(&self, receipt: &Receipt);
 }
 
@@ -380,5 +381,122 @@ impl CounterStore for MemoryStore {
                 counter.take_back(item.amount, item.stamp);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::policy::judge::ScopeKey;
+    use crate::policy::model::Window;
+
+    fn req(session: &str, amount: u64, max: u64, window: u64) -> CounterRequest {
+        CounterRequest {
+            key: CounterKey {
+                counter: Arc::from("c"),
+                scope: ScopeKey::Session(session.to_owned()),
+            },
+            amount,
+            window: Window(window),
+            max,
+            loc: RuleLoc::default(),
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_as_sessions_come_and_go() {
+        let store = MemoryStore::new(2);
+        for i in 0..20_000u64 {
+            let r = req(&format!("session-{i}"), 1, 5, 1);
+            store
+                .reserve(&[r], WindowMode::Sliding, Duration::from_secs(i))
+                .unwrap();
+        }
+        // Each shard sweeps every 4096 reservations; only recent sessions remain.
+        assert!(
+            store.len() <= 2 * SWEEP_EVERY as usize,
+            "{} counters held",
+            store.len()
+        );
+    }
+
+    #[test]
+    fn a_sliding_refund_removes_exactly_its_entry() {
+        let store = MemoryStore::new(1);
+        let t = Duration::from_secs(10);
+        let first = store
+            .reserve(&[req("s", 2, 5, 60)], WindowMode::Sliding, t)
+            .unwrap();
+        store
+            .reserve(&[req("s", 3, 5, 60)], WindowMode::Sliding, t)
+            .unwrap();
+        assert!(
+            store
+                .reserve(&[req("s", 1, 5, 60)], WindowMode::Sliding, t)
+                .is_err()
+        );
+        store.refund(&first);
+        store.refund(&first);
+        let key = req("s", 0, 0, 60).key;
+        assert_eq!(
+            store.current(&key, t),
+            Some(3),
+            "a second refund of one receipt gives nothing back"
+        );
+        assert!(
+            store
+                .reserve(&[req("s", 2, 5, 60)], WindowMode::Sliding, t)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_hit_reports_what_the_counter_held() {
+        let store = MemoryStore::new(1);
+        let t = Duration::from_secs(10);
+        store
+            .reserve(&[req("s", 4, 5, 60)], WindowMode::Fixed, t)
+            .unwrap();
+        let hit = store
+            .reserve(
+                &[req("x", 1, 5, 60), req("s", 2, 5, 60)],
+                WindowMode::Fixed,
+                t,
+            )
+            .unwrap_err();
+        assert_eq!((hit.index, hit.current, hit.amount, hit.max), (1, 4, 2, 5));
+        assert_eq!(
+            store.current(&req("x", 0, 0, 60).key, t),
+            Some(0),
+            "the first request was rolled back"
+        );
+    }
+
+    #[test]
+    fn repeated_keys_in_one_reservation_add_up() {
+        let store = MemoryStore::new(3);
+        let t = Duration::from_secs(10);
+        assert!(
+            store
+                .reserve(
+                    &[req("s", 3, 5, 60), req("s", 3, 5, 60)],
+                    WindowMode::Sliding,
+                    t
+                )
+                .is_err()
+        );
+        assert_eq!(store.current(&req("s", 0, 0, 60).key, t), Some(0));
+        assert!(
+            store
+                .reserve(
+                    &[req("s", 2, 5, 60), req("s", 3, 5, 60)],
+                    WindowMode::Sliding,
+                    t
+                )
+                .is_ok()
+        );
     }
 }
