@@ -159,7 +159,7 @@ impl Policy {
         {
             return deny(
                 DenyKind::Hidden,
-                "/hide",
+                self.top_level("hide"),
                 format!("tool `{}` is hidden by policy", call.tool),
             );
         }
@@ -171,7 +171,7 @@ impl Policy {
         if tool.is_none() && self.default == DefaultAction::Deny {
             return deny(
                 DenyKind::Unlisted,
-                "/default",
+                self.top_level("default"),
                 format!("tool `{}` is not permitted by policy", call.tool),
             );
         }
@@ -224,6 +224,18 @@ impl Policy {
             }
         }
         Judgement::Admit(requests)
+    }
+}
+
+impl Policy {
+    /// The location of a top-level key, in the source's notation.
+    fn top_level(&self, key: &str) -> &'static str {
+        match (self.source.dialect, key) {
+            (super::model::Dialect::Json, "hide") => "/hide",
+            (super::model::Dialect::Json, _) => "/default",
+            (super::model::Dialect::Yaml, "hide") => "hide",
+            (super::model::Dialect::Yaml, _) => "default",
+        }
     }
 }
 
