@@ -18,13 +18,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Replay the attack catalogue against an enforcer and judge it from the mock's ledger.
+    Run(gauntlet::run::cli::RunArgs),
+    /// Run the mock Aksjah MCP server, recording every message in a ledger.
+    Mock(gauntlet::mock::cli::MockArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: starting the async runtime: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Mock(args) => match gauntlet::mock::cli::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gauntlet mock: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
             &args,
             &mut std::io::stdout(),
