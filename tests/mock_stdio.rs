@@ -13,8 +13,10 @@ use mock_support::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-fn quiet() -> Expect {
-    Expect::Nothing(Duration::from_millis(300))
+/// Waits for the reply a frame without a usable id gets (id null); it
+/// returns as soon as that reply is in.
+fn null_id_reply() -> Expect {
+    Expect::Nothing(WAIT)
 }
 
 #[tokio::test]
@@ -172,7 +174,7 @@ async fn strict_refuses_variants_batches_and_duplicates() {
         customer("b@x.test")
     );
     let ex = client
-        .send_raw(batch.into_bytes(), quiet(), &SendOptions::default())
+        .send_raw(batch.into_bytes(), null_id_reply(), &SendOptions::default())
         .await
         .unwrap();
     assert_eq!(ex.reply().unwrap()["error"]["code"], -32600);
@@ -237,14 +239,14 @@ async fn oversized_and_non_utf8_frames_are_recorded_and_the_server_goes_on() {
                        "params": {"name": POST, "arguments": big}});
     let bytes = serde_json::to_vec(&frame).unwrap();
     let ex = client
-        .send_raw(bytes.clone(), quiet(), &SendOptions::default())
+        .send_raw(bytes.clone(), null_id_reply(), &SendOptions::default())
         .await
         .unwrap();
     assert_eq!(ex.reply().unwrap()["error"]["code"], -32700);
     let ex = client
         .send_raw(
             b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"p\xffng\"}".to_vec(),
-            quiet(),
+            null_id_reply(),
             &SendOptions::default(),
         )
         .await
