@@ -39,6 +39,8 @@
 //! [`effects::WRITE_THEN_ERROR`] (`gauntlet:write-then-error`) creates the
 //! customer and then answers JSON-RPC error -32603. The ledger shows it
 //! executed; an enforcer that refunds quota on upstream errors is fooled.
+//! With [`effects::CRASH`] (`gauntlet:crash`) the process exits (code 70)
+//! right after the arrival is recorded: the upstream dying mid-call.
 
 pub mod catalogue;
 pub mod cli;
@@ -84,6 +86,9 @@ pub struct MockConfig {
     pub sse: bool,
     /// Tools per `tools/list` page; `None` lists them all at once.
     pub page_size: Option<usize>,
+    /// Let [`effects::CRASH`] end the process (only a mock that is a
+    /// process of its own may do that; in-process it answers an error).
+    pub crash_exits: bool,
 }
 
 impl Default for MockConfig {
@@ -96,6 +101,7 @@ impl Default for MockConfig {
             max_frame: DEFAULT_MAX_FRAME,
             sse: false,
             page_size: None,
+            crash_exits: false,
         }
     }
 }
@@ -177,3 +183,6 @@ impl Mock {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;
