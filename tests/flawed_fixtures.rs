@@ -54,18 +54,17 @@ struct Session {
 }
 
 impl Session {
-    fn start(dir: &Path, flaw: Option<&str>, identity: &str) -> Session {
+    /// `opts` go to the proxy as they are (`--flaw NAME`, `--no-schemas`).
+    fn start(dir: &Path, opts: &[&str], identity: &str) -> Session {
         let proxy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flawed/proxy.py");
         let mut cmd = Command::new("python3");
         cmd.arg(proxy)
             .arg("--policy")
             .arg(dir.join("policy.json"))
             .arg("--state")
-            .arg(dir.join("state.json"));
-        if let Some(flaw) = flaw {
-            cmd.args(["--flaw", flaw]);
-        }
-        cmd.arg("--")
+            .arg(dir.join("state.json"))
+            .args(opts)
+            .arg("--")
             .arg(env!("CARGO_BIN_EXE_gauntlet"))
             .args(["mock", "--stdio", "--ledger"])
             .arg(dir.join("ledger.jsonl"))
@@ -134,6 +133,10 @@ impl Session {
     }
 }
 
+fn flaw_opts(flaw: Option<&str>) -> Vec<&str> {
+    flaw.map(|f| vec!["--flaw", f]).unwrap_or_default()
+}
+
 fn is_success(reply: &Value) -> bool {
     reply
         .get("result")
@@ -160,7 +163,7 @@ fn post_burst(session: &mut Session, n: usize) -> usize {
 
 fn seed_run(flaw: Option<&str>) -> (usize, usize) {
     let dir = scenario_dir(&seed_policy());
-    let mut session = Session::start(dir.path(), flaw, "alice");
+    let mut session = Session::start(dir.path(), &flaw_opts(flaw), "alice");
     let succeeded = post_burst(&mut session, 35);
     session.finish();
     let records = ledger_of(dir.path());
@@ -183,7 +186,7 @@ fn seed_limit_admits_thirty_and_off_by_one_admits_thirty_one() {
 fn two_sessions(flaw: Option<&str>) -> usize {
     let dir = scenario_dir(&seed_policy());
     for _ in 0..2 {
-        let mut session = Session::start(dir.path(), flaw, "alice");
+        let mut session = Session::start(dir.path(), &flaw_opts(flaw), "alice");
         post_burst(&mut session, 20);
         session.finish();
     }
@@ -211,7 +214,7 @@ fn hidden_variants(flaw: Option<&str>) -> Vec<String> {
     let mut policy = seed_policy();
     policy["default"] = json!("allow");
     let dir = scenario_dir(&policy);
-    let mut session = Session::start(dir.path(), flaw, "alice");
+    let mut session = Session::start(dir.path(), &flaw_opts(flaw), "alice");
     let listed = session.request("tools/list", json!({}));
     let names: Vec<&str> = listed["result"]["tools"]
         .as_array()
@@ -253,4 +256,32 @@ fn hidden_tool_variants_are_denied_unless_names_match_exactly() {
         !leaked.iter().any(|n| n == DELETE),
         "the exact name is still denied"
     );
+}
+
+/// Arguments the tool's schema forbids (an extra property), sent once with
+/// the proxy checking schemas and once with `--no-schemas`; returns whether
+/// the client saw a denial and how many such calls reached the mock.
+fn extra_property(opts: &[&str]) -> (bool, usize) {
+    let dir = scenario_dir(&seed_policy());
+    let mut session = Session::start(dir.path(), opts, "alice");
+    let mut args = valid_post(1);
+    args["is_admin"] = json!(true);
+    let reply = session.call(POST, args);
+    session.finish();
+    let records = ledger_of(dir.path());
+    let arrived = LedgerIndex::new(&records).calls_to(POST).count();
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.is_call())
+            .all(|r| r.valid == Some(false)),
+        "only the invalid call was sent"
+    );
+    (reply.get("error").is_some(), arrived)
+}
+
+#[test]
+fn arguments_are_checked_against_the_schema_the_proxy_learns_upstream() {
+    assert_eq!(extra_property(&[]), (true, 0));
+    assert_eq!(extra_property(&["--no-schemas"]), (false, 1));
 }
