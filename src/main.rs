@@ -18,23 +18,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a policy file, or convert it to the other dialect.
-    Policy(gauntlet::policy::cli::PolicyArgs),
+    /// Replay the attack catalogue against an enforcer and judge it from the mock's ledger.
+    Run(gauntlet::run::cli::RunArgs),
     /// Run the mock Aksjah MCP server, recording every message in a ledger.
     Mock(gauntlet::mock::cli::MockArgs),
+    /// Check a policy file, or convert it to the other dialect.
+    Policy(gauntlet::policy::cli::PolicyArgs),
     /// Run the reference enforcer in front of an MCP server (stdio or HTTP).
     Enforce(gauntlet::enforcer::cli::EnforceArgs),
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: starting the async runtime: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
-            &args,
-            &mut std::io::stdout(),
-            &mut std::io::stderr(),
-        )),
-        Command::Enforce(args) => ExitCode::from(gauntlet::enforcer::cli::run(&args)),
+        Command::Run(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
+            Err(code) => code,
+        },
         Command::Mock(args) => match gauntlet::mock::cli::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -42,5 +52,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+        Command::Enforce(args) => ExitCode::from(gauntlet::enforcer::cli::run(&args)),
     }
 }

@@ -1,1 +1,235 @@
-//! The `run` stage; see the crate docs for the layout.
+//! Replaying scenarios: each against the target, and again against the bare
+//! mock as a control. Emits typed events; reporters never see anything else.
+
+pub mod cli;
+pub mod events;
+pub mod exec;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use crate::mock::catalogue::Catalogue;
+use crate::oracle::{self, Overrides, Tolerance};
+use crate::policy::Policy;
+use crate::scenario::{PolicySource, Scenario};
+use crate::target::{Arena, HarnessConfig, TargetSpec, Transport};
+pub use events::{ControlReport, Event, RunInfo, RunSummary, ScenarioReport, Status};
+
+/// Receives events as they happen.
+pub trait EventSink {
+    fn event(&mut self, event: &Event);
+}
+
+/// What to run, against what.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub harness: HarnessConfig,
+    pub target: TargetSpec,
+    /// Also run each scenario against the bare mock.
+    pub control: bool,
+    pub seed: u64,
+    /// How to replay a finding from the command line (without `--attacks`).
+    pub replay_prefix: String,
+}
+
+/// Loads a scenario's policy.
+pub fn load_policy(scenario: &Scenario) -> Result<(Policy, String), String> {
+    match &scenario.policy {
+        PolicySource::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading `{}`: {e}", path.display()))?;
+            crate::policy::load_file(path)
+                .map(|p| (p, text))
+                .map_err(|e| e.to_string())
+        }
+        PolicySource::Inline(text) => {
+            let file = format!("{}#policy_inline", scenario.path.display());
+            let parsed = if text.trim_start().starts_with('{') {
+                crate::policy::parse_json(text, &file)
+            } else {
+                crate::policy::parse_yaml(text, &file)
+            };
+            parsed.map(|p| (p, text.clone())).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `scenarios` in order, emitting events, until done or `stop` fires.
+/// Returns the summary that was also emitted.
+pub async fn run(
+    cfg: &RunConfig,
+    scenarios: &[Scenario],
+    sink: &mut dyn EventSink,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> RunSummary {
+    let started = Instant::now();
+    let transport = effective_transport(cfg);
+    sink.event(&Event::RunStarted(RunInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        target: cfg.target.label(),
+        transport,
+        seed: cfg.seed,
+        scenarios: scenarios.len(),
+        control: cfg.control && cfg.target != TargetSpec::None,
+    }));
+    let mut summary = RunSummary::default();
+    let catalogue = match Catalogue::bundled() {
+        Ok(c) => c,
+        Err(e) => {
+            summary.errors = scenarios.len();
+            summary.message = Some(format!("loading the mock's tool catalogue: {e}"));
+            summary.duration_ms = started.elapsed().as_millis() as u64;
+            sink.event(&Event::RunFinished(summary.clone()));
+            return summary;
+        }
+    };
+    for (index, scenario) in scenarios.iter().enumerate() {
+        if *stop.borrow() {
+            summary.interrupted = true;
+            break;
+        }
+        sink.event(&Event::ScenarioStarted {
+            index,
+            id: scenario.id.clone(),
+        });
+        let work = run_one(cfg, scenario, transport, &catalogue);
+        let report = tokio::select! {
+            r = work => r,
+            _ = stop.changed() => {
+                summary.interrupted = true;
+                break;
+            }
+        };
+        summary.count(report.status);
+        sink.event(&Event::ScenarioFinished(Box::new(report)));
+    }
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    sink.event(&Event::RunFinished(summary.clone()));
+    summary
+}
+
+fn effective_transport(cfg: &RunConfig) -> Transport {
+    match &cfg.target {
+        TargetSpec::Command(t) if crate::target::uses(t, "port") => Transport::Http,
+        TargetSpec::Command(_) => Transport::Stdio,
+        TargetSpec::Url { .. } => Transport::Http,
+        _ => cfg.harness.transport,
+    }
+}
+
+async fn run_one(
+    cfg: &RunConfig,
+    scenario: &Scenario,
+    transport: Transport,
+    catalogue: &Catalogue,
+) -> ScenarioReport {
+    let started = Instant::now();
+    let mut report = ScenarioReport::new(scenario, &cfg.replay_prefix);
+    let scen_transport = match transport {
+        Transport::Stdio => crate::scenario::Transport::Stdio,
+        Transport::Http => crate::scenario::Transport::Http,
+    };
+    if !scenario.runs_on(scen_transport) {
+        report.status = Status::Skipped;
+        report.errors.push(format!(
+            "applies to {} targets only",
+            scenario.transport.as_str()
+        ));
+        return report;
+    }
+    let (policy, text) = match load_policy(scenario) {
+        Ok(p) => p,
+        Err(e) => {
+            report.status = Status::Error;
+            report.errors.push(e);
+            return report;
+        }
+    };
+    report.policy_hash = hash(&text);
+    let overrides = Overrides {
+        max_arrivals: scenario.expect.max_arrivals,
+        no_success: scenario.expect.no_success,
+    };
+    let keep = format!("{}-target", scenario.id);
+    match once(
+        cfg,
+        &cfg.target,
+        scenario,
+        &policy,
+        catalogue,
+        &overrides,
+        &keep,
+    )
+    .await
+    {
+        Ok(j) => report.target = Some(j),
+        Err(e) => {
+            report.status = Status::Error;
+            report.errors.push(format!("target: {e}"));
+        }
+    }
+    if cfg.control && cfg.target != TargetSpec::None {
+        let keep = format!("{}-control", scenario.id);
+        match once(
+            cfg,
+            &TargetSpec::None,
+            scenario,
+            &policy,
+            catalogue,
+            &overrides,
+            &keep,
+        )
+        .await
+        {
+            Ok(j) => {
+                report.control = Some(ControlReport {
+                    landed: j.landed,
+                    arrivals: j.arrivals,
+                    leaks: j
+                        .findings
+                        .iter()
+                        .filter(|f| f.verdict == oracle::Verdict::Leaked)
+                        .count(),
+                });
+            }
+            Err(e) => report.errors.push(format!("control: {e}")),
+        }
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if report.target.is_some() {
+        report.status = report.derive_status();
+    }
+    report
+}
+
+async fn once(
+    cfg: &RunConfig,
+    target: &TargetSpec,
+    scenario: &Scenario,
+    policy: &Policy,
+    catalogue: &Catalogue,
+    overrides: &Overrides,
+    keep_as: &str,
+) -> Result<oracle::ScenarioJudgement, crate::target::TargetError> {
+    let spec = crate::target::ArenaSpec {
+        policy,
+        strict_mock: scenario.strict_mock,
+        revision: scenario.revision,
+    };
+    let mut arena = Arena::new(&cfg.harness, target, &spec).await?;
+    let obs = exec::execute(scenario, policy, catalogue, &mut arena, cfg.seed).await;
+    arena.finish(Some(keep_as)).await?;
+    Ok(oracle::judge(policy, &obs, overrides, Tolerance::default()))
+}
+
+/// Where the scenario files are, by default.
+pub fn default_catalogue() -> PathBuf {
+    PathBuf::from("attacks")
+}

@@ -1,1 +1,117 @@
-//! The `target` stage; see the crate docs for the layout.
+//! What the harness talks to, and how it is started and stopped.
+//!
+//! Every target is reduced to one shape: per scenario an [`Arena`] with a
+//! fresh work folder and a mock whose ledger the harness can read through a
+//! side channel (a file), plus sessions opened on demand. The built-in
+//! enforcer is just a command template like any external one, so the path
+//! external enforcers take is the path the maintainers run on every change.
+
+mod arena;
+mod process;
+mod template;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use arena::{Arena, ArenaSpec, SessionKey};
+pub use process::Server;
+pub use template::{Placeholders, expand, uses};
+
+/// How the harness reaches the enforcer under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// The reference enforcer, `gauntlet enforce`.
+    Builtin,
+    /// Straight to the mock: the control run.
+    None,
+    /// An external enforcer started from a command template. With `{port}`
+    /// in it the enforcer serves HTTP; otherwise it speaks stdio and starts
+    /// its upstream (`{upstream}`) itself.
+    Command(String),
+    /// An enforcer already running at this URL, whose upstream is the mock
+    /// the harness serves at `mock_http`.
+    Url { url: String, mock_http: String },
+}
+
+impl TargetSpec {
+    /// A short label for reports.
+    pub fn label(&self) -> String {
+        match self {
+            TargetSpec::Builtin => "builtin".into(),
+            TargetSpec::None => "none".into(),
+            TargetSpec::Command(t) => format!("cmd: {t}"),
+            TargetSpec::Url { url, .. } => url.clone(),
+        }
+    }
+}
+
+/// Which transport the client speaks to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Stdio,
+    Http,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Stdio => "stdio",
+            Transport::Http => "http",
+        })
+    }
+}
+
+/// Settings shared by every arena of a run.
+#[derive(Debug, Clone)]
+pub struct HarnessConfig {
+    /// The `gauntlet` executable: it serves the mock and the built-in
+    /// enforcer. (Inside tests the running executable is the test binary.)
+    pub exe: PathBuf,
+    /// How long any one exchange or start-up may take.
+    pub timeout: Duration,
+    /// The transport used where the target allows a choice.
+    pub transport: Transport,
+    /// Kept work folders (ledgers, audit logs) for inspection, if set.
+    pub keep_workdirs: Option<PathBuf>,
+    /// The ledger of a mock the run serves for an already-running enforcer
+    /// (`TargetSpec::Url`); every arena reads its own part of it.
+    pub shared_ledger: Option<PathBuf>,
+}
+
+/// What a target could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("creating a work folder: {0}")]
+    Workdir(std::io::Error),
+    #[error("writing `{path}`: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("command template: {0}")]
+    Template(String),
+    #[error("starting `{command}`: {reason}")]
+    Start { command: String, reason: String },
+    #[error(transparent)]
+    Client(#[from] crate::mcp::ClientError),
+    #[error("reading the ledger: {0}")]
+    Ledger(#[from] crate::mock::ledger::LedgerError),
+}
+
+/// The template the built-in enforcer runs from, over stdio: one process per
+/// session, sharing counters through a state file in the scenario's folder.
+pub const BUILTIN_STDIO: &str =
+    "{gauntlet} enforce --policy {policy} --state {workdir}/counters.json -- {upstream}";
+
+/// The template the built-in enforcer runs from, over HTTP.
+pub const BUILTIN_HTTP: &str =
+    "{gauntlet} enforce --policy {policy} --listen 127.0.0.1:{port} --upstream-url {upstream_url}";
+
+/// Starts a server that prints its URL as its first line (the mock, the
+/// built-in enforcer) and waits until it has.
+pub async fn start_server(words: &[String], timeout: Duration) -> Result<Server, TargetError> {
+    process::Server::start(words, &[], process::Ready::FirstLine, timeout)
+        .await
+        .map(|(server, _)| server)
+}

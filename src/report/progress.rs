@@ -1,0 +1,61 @@
+//! A live progress bar on stderr, shown only on a terminal.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::run::{Event, EventSink, Status};
+
+/// Shows which scenario runs and how many have failed so far.
+pub struct Progress {
+    bar: ProgressBar,
+    failed: usize,
+}
+
+impl Progress {
+    /// A bar that draws only when stderr is a terminal.
+    pub fn new(enabled: bool) -> Progress {
+        let bar = ProgressBar::with_draw_target(
+            Some(0),
+            if enabled {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+        {
+            bar.set_style(style);
+        }
+        Progress { bar, failed: 0 }
+    }
+}
+
+impl EventSink for Progress {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted(info) => self.bar.set_length(info.scenarios as u64),
+            Event::ScenarioStarted { id, .. } => {
+                self.bar
+                    .set_message(format!("{id} · {} failed", self.failed));
+            }
+            Event::ScenarioFinished(r) => {
+                if r.status != Status::Passed && r.status != Status::Skipped {
+                    self.failed += 1;
+                }
+                self.bar.inc(1);
+            }
+            Event::RunFinished(_) => self.bar.finish_and_clear(),
+        }
+    }
+}
+
+/// Several sinks behind one.
+pub struct Tee<'a>(pub Vec<&'a mut dyn EventSink>);
+
+impl EventSink for Tee<'_> {
+    fn event(&mut self, event: &Event) {
+        for sink in self.0.iter_mut() {
+            sink.event(event);
+        }
+    }
+}

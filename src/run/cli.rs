@@ -1,0 +1,280 @@
+//! `gauntlet run`: the catalogue against a target, with control runs.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::report::{self, Collector, Format, Output, Progress, Tee};
+use crate::target::{HarnessConfig, TargetSpec, Transport};
+
+/// Switches shared by every command that talks to a target.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// `builtin` (the reference enforcer), `none` (straight to the mock), or
+    /// the URL of an enforcer that is already running.
+    #[arg(long, default_value = "builtin")]
+    pub target: String,
+    /// An external enforcer, as a command template with `{upstream}`,
+    /// `{upstream_url}`, `{policy}`, `{policy_yaml}`, `{workdir}`, `{port}`,
+    /// `{identity}` and `{gauntlet}`.
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "target")]
+    pub enforcer_cmd: Option<String>,
+    /// With a URL target: where to serve the mock the enforcer forwards to.
+    #[arg(long, value_name = "ADDR")]
+    pub mock_http: Option<String>,
+    /// The transport, where the target leaves a choice.
+    #[arg(long, value_enum, default_value = "stdio")]
+    pub transport: TransportArg,
+    /// How long one exchange or start-up may take (e.g. `5s`, `800ms`).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Allow a target that is not on loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TransportArg {
+    Stdio,
+    Http,
+}
+
+/// `gauntlet run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Scenarios to run: ids, categories or paths (default: all).
+    #[arg(long, num_args = 1..)]
+    pub attacks: Vec<String>,
+    /// The catalogue folder.
+    #[arg(long, default_value = "attacks")]
+    pub catalogue: PathBuf,
+    /// Seed for generated arguments; the same seed replays the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output format (repeatable): table, json, junit.
+    #[arg(long, value_enum)]
+    pub format: Vec<Format>,
+    /// Write every format into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Skip the control runs against the bare mock.
+    #[arg(long)]
+    pub no_control: bool,
+    /// Keep each scenario's work folder (ledger, audit log) under this folder.
+    #[arg(long)]
+    pub keep_workdirs: Option<PathBuf>,
+}
+
+/// Parses `5s`, `250ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like `5s` or `250ms`"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit in `{s}`: use ms, s, m or h")),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("`{s}` must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl TargetArgs {
+    /// The target, checked against the loopback rule.
+    pub fn spec(&self) -> Result<TargetSpec, String> {
+        if let Some(t) = &self.enforcer_cmd {
+            return Ok(TargetSpec::Command(t.clone()));
+        }
+        match self.target.as_str() {
+            "builtin" => Ok(TargetSpec::Builtin),
+            "none" => Ok(TargetSpec::None),
+            url if url.starts_with("http://") || url.starts_with("https://") => {
+                if !self.allow_remote && !is_loopback_url(url) {
+                    return Err(format!(
+                        "`{url}` is not a loopback address; pass --allow-remote to target it"
+                    ));
+                }
+                let mock = self.mock_http.clone().ok_or(
+                    "a URL target needs --mock-http ADDR: the address its upstream points at",
+                )?;
+                if !self.allow_remote && !is_loopback_url(&mock) {
+                    return Err(format!("--mock-http `{mock}` must be a loopback address"));
+                }
+                Ok(TargetSpec::Url {
+                    url: url.to_owned(),
+                    mock_http: mock,
+                })
+            }
+            other => Err(format!(
+                "unknown target `{other}`: expected builtin, none or an http:// URL"
+            )),
+        }
+    }
+
+    /// Harness settings for these switches.
+    pub fn harness(&self) -> Result<HarnessConfig, String> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("finding the gauntlet executable: {e}"))?;
+        Ok(HarnessConfig {
+            exe,
+            timeout: self.timeout,
+            transport: match self.transport {
+                TransportArg::Stdio => Transport::Stdio,
+                TransportArg::Http => Transport::Http,
+            },
+            keep_workdirs: None,
+            shared_ledger: None,
+        })
+    }
+}
+
+/// Runs `gauntlet run`; the exit code follows the findings.
+pub async fn main(args: RunArgs) -> ExitCode {
+    match run(args).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<u8, String> {
+    let target = args.target.spec()?;
+    let mut harness = args.target.harness()?;
+    harness.keep_workdirs = args.keep_workdirs.clone();
+    let all = crate::scenario::load_catalogue(&args.catalogue).map_err(|e| e.to_string())?;
+    let scenarios = crate::scenario::select(&all, &args.attacks).map_err(|e| e.to_string())?;
+    if scenarios.is_empty() {
+        return Err(format!("no scenario matches {:?}", args.attacks));
+    }
+
+    // An already-running enforcer forwards to a mock the run serves.
+    let _mock_guard = match &target {
+        TargetSpec::Url { mock_http, .. } => {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let ledger = dir.path().join("ledger.jsonl");
+            let words = vec![
+                harness.exe.display().to_string(),
+                "mock".into(),
+                "--http".into(),
+                mock_http.clone(),
+                "--ledger".into(),
+                ledger.display().to_string(),
+            ];
+            let server = crate::target::start_server(&words, harness.timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            harness.shared_ledger = Some(ledger);
+            Some((server, dir))
+        }
+        _ => None,
+    };
+
+    let mut replay = format!("gauntlet run --catalogue {}", args.catalogue.display());
+    match &target {
+        TargetSpec::Builtin => {}
+        TargetSpec::None => replay.push_str(" --target none"),
+        TargetSpec::Command(t) => replay.push_str(&format!(
+            " --enforcer-cmd {}",
+            shlex::try_quote(t).unwrap_or_default()
+        )),
+        TargetSpec::Url { url, mock_http } => {
+            replay.push_str(&format!(" --target {url} --mock-http {mock_http}"))
+        }
+    }
+    let cfg = crate::run::RunConfig {
+        harness,
+        target,
+        control: !args.no_control,
+        seed: args.seed,
+        replay_prefix: replay,
+    };
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping after cleaning up; the partial report follows");
+            let _ = stop_tx.send(true);
+        }
+    });
+
+    let mut collector = Collector::default();
+    let mut progress = Progress::new(std::io::stderr().is_terminal());
+    let summary = {
+        let mut tee = Tee(vec![&mut progress, &mut collector]);
+        crate::run::run(&cfg, &scenarios, &mut tee, &mut stop_rx).await
+    };
+    let formats = if args.format.is_empty() {
+        vec![Format::Table]
+    } else {
+        args.format.clone()
+    };
+    let output = Output {
+        formats,
+        out: args.out.clone(),
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    report::write(&collector.report(), &output)?;
+    Ok(summary.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn loopback_rule() {
+        for ok in [
+            "http://127.0.0.1:8080/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:9/mcp",
+            "127.0.0.1:9",
+        ] {
+            assert!(is_loopback_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/mcp",
+            "http://example.com/mcp",
+            "http://127.0.0.1.evil.example/",
+        ] {
+            assert!(!is_loopback_url(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! `gauntlet attacks list|show`.

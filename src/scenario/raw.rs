@@ -1,0 +1,65 @@
+//! The file as serde sees it. Every field is optional or loosely typed here
+//! so that range and exclusivity checks happen in `convert`, where they can
+//! name the step and field; serde only refuses unknown keys and wrong kinds.
+
+use serde::Deserialize;
+
+use super::types::{At, Category, Severity, TransportFilter};
+
+/// A scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub id: String,
+    pub title: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub description: String,
+    pub references: Vec<String>,
+    pub policy: Option<String>,
+    pub policy_inline: Option<String>,
+    pub revision: Option<String>,
+    pub transport: Option<TransportFilter>,
+    pub strict_mock: Option<bool>,
+    #[serde(default)]
+    pub step: Vec<RawStep>,
+    pub expect: Option<RawExpect>,
+}
+
+/// One `[[step]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub call: Option<String>,
+    pub args: Option<toml::Value>,
+    pub args_json: Option<String>,
+    pub generate: Option<toml::Value>,
+    pub set: Option<toml::Table>,
+
+    pub raw: Option<String>,
+    pub raw_hex: Option<String>,
+    pub headers: Option<toml::Table>,
+    pub bare: Option<bool>,
+
+    pub list: Option<bool>,
+
+    pub skip_handshake: Option<bool>,
+    pub repeat: Option<i64>,
+    pub concurrency: Option<i64>,
+    pub pipeline: Option<bool>,
+    pub identity: Option<String>,
+    pub identities: Option<Vec<String>>,
+    pub session: Option<String>,
+    pub sessions: Option<i64>,
+    pub delay_ms: Option<i64>,
+    pub at: Option<At>,
+    pub after_ms: Option<i64>,
+}
+
+/// The `[expect]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub max_arrivals: Option<i64>,
+    pub no_success: Option<bool>,
+}

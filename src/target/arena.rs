@@ -1,0 +1,270 @@
+//! One scenario's live world: a fresh folder, the mock and its ledger, the
+//! enforcer (per session over stdio, or one server over HTTP), and sessions.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::process::{Ready, Server, free_port};
+use super::template::{Placeholders, expand, uses};
+use super::{BUILTIN_HTTP, BUILTIN_STDIO, HarnessConfig, TargetError, TargetSpec, Transport};
+use crate::mcp::{Client, HttpOptions, Revision, StdioOptions};
+use crate::mock::ledger::{LedgerRecord, Tail};
+use crate::policy::Policy;
+
+/// A session: who speaks, and under which label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    pub identity: String,
+    pub label: String,
+}
+
+/// How sessions are opened in this arena.
+enum Opener {
+    /// A process per session, from these template words' source.
+    Stdio(String),
+    /// A client per session against this URL.
+    Http(String),
+}
+
+/// A scenario's world. Dropping it kills every process it started.
+pub struct Arena {
+    cfg: HarnessConfig,
+    revision: Revision,
+    transport: Transport,
+    workdir: tempfile::TempDir,
+    placeholders: Placeholders,
+    opener: Opener,
+    servers: Vec<Server>,
+    sessions: HashMap<SessionKey, Arc<Client>>,
+    tail: Tail,
+    /// Records that were in a shared ledger before this arena began.
+    base: usize,
+}
+
+/// What an arena needs to know about the scenario.
+pub struct ArenaSpec<'a> {
+    pub policy: &'a Policy,
+    pub strict_mock: bool,
+    pub revision: Revision,
+}
+
+impl Arena {
+    /// Builds the world for one scenario against `target`.
+    pub async fn new(
+        cfg: &HarnessConfig,
+        target: &TargetSpec,
+        spec: &ArenaSpec<'_>,
+    ) -> Result<Arena, TargetError> {
+        let workdir = tempfile::Builder::new()
+            .prefix("gauntlet-")
+            .tempdir()
+            .map_err(TargetError::Workdir)?;
+        let dir = workdir.path().to_path_buf();
+        let policy_json = write(&dir.join("policy.json"), &spec.policy.to_json())?;
+        let policy_yaml = write(&dir.join("policy.yaml"), &spec.policy.to_yaml())?;
+        let ledger = dir.join("ledger.jsonl");
+        let exe = cfg.exe.display().to_string();
+
+        let mut mock_args = vec![exe.clone(), "mock".into()];
+        let mut placeholders = Placeholders {
+            gauntlet: Some(exe.clone()),
+            policy: Some(policy_json),
+            policy_yaml: Some(policy_yaml),
+            workdir: Some(dir.display().to_string()),
+            ..Placeholders::default()
+        };
+        let ledger_arg = ["--ledger".to_string(), ledger.display().to_string()];
+        let strict: &[&str] = if spec.strict_mock { &["--strict"] } else { &[] };
+
+        let (template, transport) = match target {
+            TargetSpec::None => (None, cfg.transport),
+            TargetSpec::Builtin => match cfg.transport {
+                Transport::Stdio => (Some(BUILTIN_STDIO.to_string()), Transport::Stdio),
+                Transport::Http => (Some(BUILTIN_HTTP.to_string()), Transport::Http),
+            },
+            TargetSpec::Command(t) if uses(t, "port") => (Some(t.clone()), Transport::Http),
+            TargetSpec::Command(t) => (Some(t.clone()), Transport::Stdio),
+            TargetSpec::Url { .. } => (None, Transport::Http),
+        };
+
+        let mut servers = Vec::new();
+        let needs_http_mock = match (target, &template) {
+            (TargetSpec::Url { .. }, _) => false,
+            (_, Some(t)) => uses(t, "upstream_url"),
+            (TargetSpec::None, None) => transport == Transport::Http,
+            _ => false,
+        };
+        if needs_http_mock {
+            let mut words = mock_args.clone();
+            words.extend(["--http".into(), "127.0.0.1:0".into()]);
+            words.extend(ledger_arg.iter().cloned());
+            words.extend(strict.iter().map(|s| s.to_string()));
+            let (server, url) = Server::start(&words, &[], Ready::FirstLine, cfg.timeout).await?;
+            placeholders.upstream_url = url;
+            servers.push(server);
+        }
+        mock_args.push("--stdio".into());
+        mock_args.extend(ledger_arg.iter().cloned());
+        mock_args.extend(strict.iter().map(|s| s.to_string()));
+        placeholders.upstream = shlex::try_join(mock_args.iter().map(String::as_str))
+            .ok()
+            .or(Some(mock_args.join(" ")));
+
+        let opener = match (target, transport, template) {
+            (TargetSpec::Url { url, .. }, _, _) => Opener::Http(url.clone()),
+            (TargetSpec::None, Transport::Http, _) => Opener::Http(
+                placeholders
+                    .upstream_url
+                    .clone()
+                    .ok_or_else(|| TargetError::Template("the http mock gave no url".into()))?,
+            ),
+            (TargetSpec::None, Transport::Stdio, _) => Opener::Stdio(
+                placeholders.upstream.clone().unwrap_or_default() + " --identity {identity}",
+            ),
+            (_, Transport::Http, Some(t)) => {
+                let port = free_port()?;
+                placeholders.port = Some(port);
+                let words = expand(&t, &placeholders).map_err(TargetError::Template)?;
+                let ready = if t == BUILTIN_HTTP {
+                    Ready::FirstLine
+                } else {
+                    Ready::Port(port)
+                };
+                let (server, _) = Server::start(&words, &[], ready, cfg.timeout).await?;
+                servers.push(server);
+                Opener::Http(format!("http://127.0.0.1:{port}/mcp"))
+            }
+            (_, _, Some(t)) => Opener::Stdio(t),
+            (_, _, None) => return Err(TargetError::Template("no way to reach the target".into())),
+        };
+
+        let ledger = match (target, &cfg.shared_ledger) {
+            (TargetSpec::Url { .. }, Some(shared)) => shared.clone(),
+            _ => ledger,
+        };
+        let mut tail = Tail::new(ledger);
+        tail.poll()?;
+        let base = tail.records().len();
+        Ok(Arena {
+            cfg: cfg.clone(),
+            revision: spec.revision,
+            transport,
+            workdir,
+            placeholders,
+            opener,
+            servers,
+            sessions: HashMap::new(),
+            tail,
+            base,
+        })
+    }
+
+    /// The transport sessions use.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The scenario's work folder.
+    pub fn workdir(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    /// The session for `key`, opened (and its handshake run, unless
+    /// `handshake` is false) on first use.
+    pub async fn session(
+        &mut self,
+        key: &SessionKey,
+        handshake: bool,
+    ) -> Result<Arc<Client>, TargetError> {
+        if let Some(c) = self.sessions.get(key) {
+            return Ok(c.clone());
+        }
+        let client = match &self.opener {
+            Opener::Stdio(template) => {
+                let mut values = self.placeholders.clone();
+                values.identity = Some(key.identity.clone());
+                let mut words = expand(template, &values)
+                    .map_err(TargetError::Template)?
+                    .into_iter();
+                let program = words.next().unwrap_or_default();
+                let opts = StdioOptions {
+                    program,
+                    args: words.collect(),
+                    env: vec![("GAUNTLET_IDENTITY".into(), key.identity.clone())],
+                    cwd: Some(self.workdir.path().to_path_buf()),
+                };
+                Client::spawn(opts, self.cfg.timeout).await?
+            }
+            Opener::Http(url) => Client::connect(
+                HttpOptions {
+                    url: url.clone(),
+                    token: Some(key.identity.clone()),
+                    headers: Vec::new(),
+                },
+                self.cfg.timeout,
+            )?,
+        };
+        if handshake {
+            client.initialize(self.revision).await?;
+        }
+        let client = Arc::new(client);
+        self.sessions.insert(key.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// Reads what the ledger gained since the last call; returns how many
+    /// records it holds now (for this arena).
+    pub fn poll_ledger(&mut self) -> Result<usize, TargetError> {
+        self.tail.poll()?;
+        Ok(self.tail.records().len().saturating_sub(self.base))
+    }
+
+    /// This arena's ledger records so far, in order.
+    pub fn records(&self) -> &[LedgerRecord] {
+        let all = self.tail.records();
+        &all[self.base.min(all.len())..]
+    }
+
+    /// Whether a server this arena started has died, with its stderr.
+    pub fn dead_server(&mut self) -> Option<String> {
+        self.servers.iter_mut().find_map(|s| {
+            s.exited()
+                .map(|st| format!("`{}` exited ({st}): {}", s.command(), s.stderr_tail()))
+        })
+    }
+
+    /// Closes every session and stops every server; keeps the folder if the
+    /// harness was asked to.
+    pub async fn finish(mut self, keep_as: Option<&str>) -> Result<(), TargetError> {
+        for (_, client) in self.sessions.drain() {
+            if let Ok(client) = Arc::try_unwrap(client) {
+                client.close().await;
+            }
+        }
+        for server in &mut self.servers {
+            server.stop().await;
+        }
+        // The last outcome lines may land while sessions close.
+        let _ = self.tail.poll();
+        if let (Some(root), Some(name)) = (&self.cfg.keep_workdirs, keep_as) {
+            let dest = root.join(name);
+            let _ = std::fs::create_dir_all(root);
+            let _ = std::fs::remove_dir_all(&dest);
+            let kept = self.workdir.keep();
+            std::fs::rename(&kept, &dest).map_err(|e| TargetError::Write {
+                path: dest.display().to_string(),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn write(path: &PathBuf, text: &str) -> Result<String, TargetError> {
+    std::fs::write(path, text).map_err(|source| TargetError::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(path.display().to_string())
+}
