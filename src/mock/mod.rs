@@ -177,3 +177,6 @@ impl Mock {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;
