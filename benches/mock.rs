@@ -70,10 +70,15 @@ fn decode(c: &mut Criterion) {
             jsonrpc::classify(&v).unwrap()
         })
     });
-    g.bench_function("duplicate_keys", |b| b.iter(|| keys::duplicate_keys(&frame)));
+    g.bench_function("duplicate_keys", |b| {
+        b.iter(|| keys::duplicate_keys(&frame))
+    });
     let catalogue = Catalogue::bundled().unwrap();
-    let tool = catalogue.resolve(POST, gauntlet::names::NameMatching::Lenient).unwrap();
-    let args: Value = serde_json::from_slice::<Value>(&frame).unwrap()["params"]["arguments"].clone();
+    let tool = catalogue
+        .resolve(POST, gauntlet::names::NameMatching::Lenient)
+        .unwrap();
+    let args: Value =
+        serde_json::from_slice::<Value>(&frame).unwrap()["params"]["arguments"].clone();
     assert!(tool.validate(&args).is_empty());
     g.bench_function("validate", |b| b.iter(|| tool.validate(&args)));
     g.finish();
@@ -87,7 +92,10 @@ fn handle(c: &mut Criterion) {
     let sinks: [(&str, Box<dyn Fn() -> Ledger>); 3] = [
         ("ledger_none", Box::new(Ledger::discard)),
         ("ledger_memory", Box::new(Ledger::in_memory)),
-        ("ledger_file", Box::new(|| Ledger::to_file(&dir.path().join("l.jsonl"), false).unwrap())),
+        (
+            "ledger_file",
+            Box::new(|| Ledger::to_file(&dir.path().join("l.jsonl"), false).unwrap()),
+        ),
     ];
     for (name, sink) in sinks {
         g.bench_function(name, |b| {
@@ -152,20 +160,23 @@ fn stdio_pipelined(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(30));
     g.throughput(Throughput::Elements(n));
     for ledger in ["/dev/null", "file"] {
-        g.bench_function(format!("ledger_{}", ledger.trim_start_matches("/dev/")), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let dir = tempfile::tempdir().unwrap();
-                    let path = match ledger {
-                        "file" => dir.path().join("l.jsonl").display().to_string(),
-                        other => other.to_owned(),
-                    };
-                    total += rt.block_on(pipe(n, &path));
-                }
-                total
-            })
-        });
+        g.bench_function(
+            format!("ledger_{}", ledger.trim_start_matches("/dev/")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let dir = tempfile::tempdir().unwrap();
+                        let path = match ledger {
+                            "file" => dir.path().join("l.jsonl").display().to_string(),
+                            other => other.to_owned(),
+                        };
+                        total += rt.block_on(pipe(n, &path));
+                    }
+                    total
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -290,6 +290,40 @@ fn bench_http(c: &mut Criterion) {
     g.finish();
 }
 
+/// The proxy's own work per call, without any hop: parsing the frame and
+/// deciding it (schema included), to tell CPU from transport in the totals.
+fn bench_parts(c: &mut Criterion) {
+    let f = frame(1);
+    let policy = gauntlet::policy::parse_json(POLICY, "bench.json").unwrap();
+    let tools: Vec<Value> = mock()
+        .catalogue()
+        .tools()
+        .iter()
+        .map(|t| serde_json::to_value(t.entry()).unwrap())
+        .collect();
+    let schemas = gauntlet::policy::SchemaSet::from_tools(&tools);
+    let store = MemoryStore::default();
+    let frame_value: Value = serde_json::from_slice(&f).unwrap();
+    let args = &frame_value["params"]["arguments"];
+    let mut g = c.benchmark_group("proxy/parts");
+    g.bench_function("parse_2kb_frame", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&f)).unwrap())
+    });
+    g.bench_function("decide_2kb_call", |b| {
+        b.iter(|| {
+            let call = gauntlet::policy::Call {
+                tool: POST,
+                args: Some(black_box(args)),
+                grant: "bench",
+                session: "s",
+            };
+            gauntlet::policy::decide(&policy, &call, Some(&schemas), &store, &SystemClock)
+        })
+    });
+    g.finish();
+    println!("call frame: {} bytes", f.len());
+}
+
 const SAMPLES: usize = 20_000;
 
 fn percentiles(label: &str, samples: impl Iterator<Item = Duration>) -> (u64, u64) {
@@ -346,5 +380,5 @@ fn summary(_: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench_stdio, bench_http, summary);
+criterion_group!(benches, bench_parts, bench_stdio, bench_http, summary);
 criterion_main!(benches);
