@@ -483,6 +483,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Sorting never panics, and nothing that is not a single
+        /// well-formed `tools/call` request comes out as a call.
+        #[test]
+        fn sorting_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            if let Inbound::Call(c) = sort(&bytes) {
+                let v: Value = serde_json::from_slice(&bytes).unwrap();
+                proptest::prop_assert_eq!(&v["method"], "tools/call");
+                proptest::prop_assert!(c.args.is_object());
+            }
+        }
+
+        /// Any call frame with a key repeated in its arguments, in any case,
+        /// is refused.
+        #[test]
+        fn repeated_argument_keys_are_always_refused(key in "[a-z]{1,8}", upper in proptest::bool::ANY) {
+            let twin = if upper { key.to_uppercase() } else { key.clone() };
+            let raw = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"T","arguments":{{"{key}":1,"{twin}":2}}}}}}"#
+            );
+            let refused = matches!(sort(raw.as_bytes()), Inbound::Refuse(r) if r.audit[0].kind == "ambiguous-keys");
+            proptest::prop_assert!(refused);
+        }
+    }
+
     #[test]
     fn batches_are_refused_with_one_error_per_request() {
         let raw = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"A"}},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":"b","method":"ping"}]"#;
