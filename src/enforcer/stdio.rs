@@ -20,19 +20,25 @@ use crate::mcp::framing::{FrameError, FrameReader, write_frame};
 /// Frames from upstream may be much larger than calls (a big `tools/list`).
 const UPSTREAM_FRAME_FACTOR: usize = 16;
 
+/// One direction's writer. Closing drops it: a child's stdin pipe only
+/// signals end of input once its handle is gone (`shutdown` on a pipe is a
+/// flush), and an upstream that never sees end of input never exits.
 struct Side<W> {
-    w: Mutex<BufWriter<W>>,
+    w: Mutex<Option<BufWriter<W>>>,
 }
 
 impl<W: AsyncWrite + Unpin> Side<W> {
     fn new(w: W) -> Self {
         Side {
-            w: Mutex::new(BufWriter::with_capacity(64 * 1024, w)),
+            w: Mutex::new(Some(BufWriter::with_capacity(64 * 1024, w))),
         }
     }
 
     async fn send(&self, frame: &[u8]) -> std::io::Result<()> {
-        let mut w = self.w.lock().await;
+        let mut guard = self.w.lock().await;
+        let w = guard
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
         write_frame(&mut *w, frame).await?;
         w.flush().await
     }
@@ -45,9 +51,10 @@ impl<W: AsyncWrite + Unpin> Side<W> {
     }
 
     async fn close(&self) {
-        let mut w = self.w.lock().await;
-        let _ = w.flush().await;
-        let _ = w.shutdown().await;
+        if let Some(mut w) = self.w.lock().await.take() {
+            let _ = w.flush().await;
+            let _ = w.shutdown().await;
+        }
     }
 }
 
