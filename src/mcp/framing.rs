@@ -57,6 +57,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Whether a whole frame is already buffered, so the next
+    /// [`next_frame`](Self::next_frame) needs no read. A server flushes its
+    /// replies when this turns false, before it may block.
+    pub fn frame_ready(&self) -> bool {
+        self.inner.buffer().contains(&b'\n')
+    }
+
     /// The next non-empty frame without its line ending, `Ok(None)` at end of
     /// stream. A final line without a newline still counts as a frame.
     pub async fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
@@ -153,6 +160,16 @@ mod tests {
             Ok(b"{\"c\":3}".to_vec()),
         ];
         assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn frame_ready_says_whether_a_read_is_needed() {
+        let mut r = FrameReader::new(&b"{}\n{}\n{\"partial\""[..], 100);
+        assert!(!r.frame_ready(), "nothing read yet");
+        assert_eq!(r.next_frame().await.unwrap(), Some(b"{}".to_vec()));
+        assert!(r.frame_ready());
+        assert_eq!(r.next_frame().await.unwrap(), Some(b"{}".to_vec()));
+        assert!(!r.frame_ready(), "only a partial frame is left");
     }
 
     #[tokio::test]
