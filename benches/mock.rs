@@ -84,12 +84,15 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
+/// A named way to make the ledger a benchmarked mock writes to.
+type LedgerSink<'a> = (&'a str, Box<dyn Fn() -> Ledger>);
+
 fn handle(c: &mut Criterion) {
     let frame = post_frame(1);
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("handle_post_call");
     g.throughput(Throughput::Elements(1));
-    let sinks: [(&str, Box<dyn Fn() -> Ledger>); 3] = [
+    let sinks: [LedgerSink; 3] = [
         ("ledger_none", Box::new(Ledger::discard)),
         ("ledger_memory", Box::new(Ledger::in_memory)),
         (

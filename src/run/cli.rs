@@ -173,7 +173,9 @@ async fn run(args: RunArgs) -> Result<u8, String> {
     let target = args.target.spec()?;
     let mut harness = args.target.harness()?;
     harness.keep_workdirs = args.keep_workdirs.clone();
-    let all = crate::scenario::load_catalogue(&args.catalogue).map_err(|e| e.to_string())?;
+    let (catalogue, _embedded) = crate::scenario::embedded::resolve(&args.catalogue)
+        .map_err(|e| format!("writing the embedded catalogue: {e}"))?;
+    let all = crate::scenario::load_catalogue(&catalogue).map_err(|e| e.to_string())?;
     let scenarios = crate::scenario::select(&all, &args.attacks).map_err(|e| e.to_string())?;
     if scenarios.is_empty() {
         return Err(format!("no scenario matches {:?}", args.attacks));
