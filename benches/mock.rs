@@ -85,7 +85,7 @@ fn decode(c: &mut Criterion) {
 }
 
 /// A named way to make the ledger a benchmarked mock writes to.
-type LedgerSink<'a> = (&'a str, Box<dyn Fn() -> Ledger>);
+type LedgerSink<'a> = (&'a str, Box<dyn Fn() -> Ledger + 'a>);
 
 fn handle(c: &mut Criterion) {
     let frame = post_frame(1);
