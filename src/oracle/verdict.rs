@@ -115,6 +115,9 @@ pub struct Finding {
     /// The policy rule involved (a JSON pointer or YAML path), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// The line of that rule in the policy file, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,6 +139,7 @@ impl Finding {
             check,
             message,
             rule: None,
+            line: None,
             step: None,
             identity: None,
             session: None,
