@@ -64,6 +64,24 @@ pub enum Check {
     MaxArrivals,
 }
 
+impl Check {
+    /// The name used in reports and known-gaps files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::ForbiddenArrival => "forbidden-arrival",
+            Check::OverLimit => "over-limit",
+            Check::OverBlocked => "over-blocked",
+            Check::Spoofed => "spoofed",
+            Check::Hung => "hung",
+            Check::Crashed => "crashed",
+            Check::HiddenListed => "hidden-listed",
+            Check::TokenPassthrough => "token-passthrough",
+            Check::SuccessOnProbe => "success-on-probe",
+            Check::MaxArrivals => "max-arrivals",
+        }
+    }
+}
+
 /// A ledger record, cut down for a report.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RecordBrief {

@@ -112,10 +112,7 @@ impl KnownGaps {
 }
 
 fn check_name(check: Check) -> String {
-    serde_json::to_value(check)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    check.as_str().to_owned()
 }
 
 /// What the gate made of a run.
@@ -263,6 +260,24 @@ mod tests {
                 .unwrap_err()
                 .contains("listed twice")
         );
+    }
+
+    #[test]
+    fn check_names_match_their_serialised_form() {
+        for check in [
+            Check::ForbiddenArrival,
+            Check::OverLimit,
+            Check::OverBlocked,
+            Check::Spoofed,
+            Check::Hung,
+            Check::Crashed,
+            Check::HiddenListed,
+            Check::TokenPassthrough,
+            Check::SuccessOnProbe,
+            Check::MaxArrivals,
+        ] {
+            assert_eq!(serde_json::to_value(check).unwrap(), check.as_str());
+        }
     }
 
     #[test]

@@ -16,7 +16,13 @@ fn details(s: &ScenarioReport) -> String {
         let _ = writeln!(out, "error: {e}");
     }
     for f in s.target.iter().flat_map(|t| &t.findings) {
-        let _ = writeln!(out, "{} ({:?}): {}", f.verdict.as_str(), f.check, f.message);
+        let _ = writeln!(
+            out,
+            "{} ({}): {}",
+            f.verdict.as_str(),
+            f.check.as_str(),
+            f.message
+        );
         if let Some(rule) = &f.rule {
             let at = f.line.map(|l| format!(" (line {l})")).unwrap_or_default();
             let _ = writeln!(out, "  rule: {} {rule}{at}", s.policy_file);

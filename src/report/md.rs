@@ -155,10 +155,7 @@ fn reproduction(out: &mut String, s: &ScenarioReport) {
             out,
             "- **{}** · {}: {}",
             f.verdict.as_str(),
-            code(&serde_json::to_value(f.check).map_or_else(
-                |_| String::new(),
-                |v| v.as_str().unwrap_or_default().to_owned()
-            )),
+            code(f.check.as_str()),
             cell(&f.message)
         );
         if let Some(rule) = &f.rule {

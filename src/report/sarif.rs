@@ -208,13 +208,6 @@ fn finding_tool(f: &Finding) -> String {
         .unwrap_or_default()
 }
 
-fn check_name(f: &Finding) -> String {
-    serde_json::to_value(f.check)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// A relative path as a URI reference under `%SRCROOT%`, an absolute one as
 /// a `file://` URI.
 fn artifact(path: &str) -> ArtifactLocation {
@@ -306,9 +299,9 @@ fn result(
     f: &Finding,
     seen: &mut HashMap<String, usize>,
 ) -> SarifResult {
-    let check = check_name(f);
+    let check = f.check.as_str();
     let rule_ptr = f.rule.clone().unwrap_or_default();
-    let mut print = fingerprint(&s.id, &check, &rule_ptr, &finding_tool(f));
+    let mut print = fingerprint(&s.id, check, &rule_ptr, &finding_tool(f));
     // Two findings with the same identity in one run (two windows over one
     // limit) are still two alerts; their order within a scenario is stable.
     let n = seen.entry(print.clone()).or_insert(0);

@@ -40,6 +40,18 @@ pub fn fmt_us(us: f64) -> String {
     }
 }
 
+/// A decade for an axis: `1 µs`, `100 µs`, `10 ms`, `1 s`.
+fn fmt_decade(us: f64) -> String {
+    let (v, unit) = if us < 1000.0 {
+        (us, "µs")
+    } else if us < 1_000_000.0 {
+        (us / 1000.0, "ms")
+    } else {
+        (us / 1_000_000.0, "s")
+    };
+    format!("{v:.0} {unit}")
+}
+
 fn open(out: &mut String, title: &str, height: f64) {
     let _ = write!(
         out,
@@ -117,7 +129,7 @@ impl Frame {
     fn new(height: f64) -> Frame {
         Frame {
             left: 70.0,
-            right: WIDTH - 20.0,
+            right: WIDTH - 45.0,
             top: 30.0,
             bottom: height - 60.0,
         }
@@ -200,7 +212,7 @@ fn decade_ticks(frame: &Frame, out: &mut String, lo: f64, hi: f64, horizontal: b
     let mut d = lo;
     while d <= hi + 1e-9 {
         let t = (d - lo) / (hi - lo);
-        let label = fmt_us(10f64.powf(d));
+        let label = fmt_decade(10f64.powf(d));
         if horizontal {
             frame.x_tick(out, t, &label);
         } else {
@@ -236,17 +248,23 @@ pub fn histogram(title: &str, plots: &[Plot]) -> String {
                 .collect()
         })
         .collect();
-    let peak = shares
-        .iter()
-        .flatten()
-        .copied()
-        .fold(0.0_f64, f64::max)
-        .max(1e-9);
+    let highest = shares.iter().flatten().copied().fold(0.0_f64, f64::max);
+    // A round top for the share axis, so its ticks read 0, 10, 20 %.
+    let peak = [0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
+        .into_iter()
+        .find(|top| *top >= highest)
+        .unwrap_or(1.0);
     let mut out = String::new();
     open(&mut out, title, height);
     for i in 0..=4 {
         let t = f64::from(i) / 4.0;
-        frame.y_tick(&mut out, t, &format!("{:.0}%", t * peak * 100.0));
+        let share = t * peak * 100.0;
+        let label = if share.fract() == 0.0 {
+            format!("{share:.0}%")
+        } else {
+            format!("{share:.1}%")
+        };
+        frame.y_tick(&mut out, t, &label);
     }
     decade_ticks(&frame, &mut out, lo, hi, true);
     frame.axes(&mut out);
@@ -405,5 +423,7 @@ mod tests {
         assert!(svg.contains(&format!(r#"width="{:.1}""#, plot_w / 2.0)));
         assert_eq!(fmt_us(850.0), "850 µs");
         assert_eq!(fmt_us(1250.0), "1.25 ms");
+        assert_eq!(fmt_decade(10_000.0), "10 ms");
+        assert_eq!(fmt_decade(1.0), "1 µs");
     }
 }

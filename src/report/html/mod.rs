@@ -44,7 +44,7 @@ const STYLE: &str = r#"
 :root{--pass:#2e7d32;--fail:#c62828;--broken:#ef6c00;--error:#6a1b9a;--skip:#757575;--ink:#1d232a;--muted:#5f6b76;--line:#d8dee4;--bg:#ffffff;--soft:#f4f6f8}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);background:var(--bg);margin:0;padding:24px 32px;max-width:1280px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 10px;border-bottom:1px solid var(--line);padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
+h1{font-size:22px;margin:0 0 4px}h1 code,h3 code{font-size:inherit}h2{font-size:18px;margin:28px 0 10px;border-bottom:1px solid var(--line);padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
 a{color:#0b5cad;text-decoration:none}a:hover{text-decoration:underline}
 .meta{color:var(--muted);margin:0 0 12px}
 .cards{display:flex;gap:10px;flex-wrap:wrap;margin:12px 0}
@@ -110,20 +110,13 @@ pub const VERDICTS: [Verdict; 7] = [
     Verdict::Crashed,
 ];
 
-fn check_name(f: &Finding) -> String {
-    serde_json::to_value(f.check)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// One finding with everything that reproduces it.
 pub fn finding(out: &mut String, s: &ScenarioReport, f: &Finding) {
     let _ = write!(
         out,
         r#"<div class="finding"><p><b>{}</b> · <code>{}</code>: {}</p>"#,
         esc(f.verdict.as_str()),
-        esc(&check_name(f)),
+        f.check.as_str(),
         esc(&f.message)
     );
     out.push_str("<ul>");
