@@ -77,7 +77,8 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
         return empty(title, "nothing to draw");
     }
     let label_w = 230.0;
-    let row = 20.0;
+    // A full catalogue has ~90 scenarios: keep the chart a scroll, not a wall.
+    let row = if bars.len() > 40 { 14.0 } else { 20.0 };
     let top = 30.0;
     let plot_w = WIDTH - label_w - 90.0;
     let height = top + row * bars.len() as f64 + 10.0;
@@ -96,7 +97,7 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
             r#"<g class="bar"><title>{note}</title><text x="{lx}" y="{ty}" text-anchor="end" class="bar-label">{label}</text><rect x="{label_w}" y="{ry}" width="{w:.1}" height="{h}" fill="{color}"/><text x="{vx:.1}" y="{ty}" class="bar-value">{value} {unit}</text></g>"#,
             note = esc(&b.note),
             lx = label_w - 6.0,
-            ty = y + 13.0,
+            ty = y + row * 0.65 + 0.5,
             label = esc(&super::md::shorten(&b.label, 34)),
             ry = y + 2.0,
             h = row - 5.0,

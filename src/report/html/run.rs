@@ -231,40 +231,54 @@ fn latency_table(out: &mut String, b: &BenchReport) {
     }
 }
 
+fn scenario_block(out: &mut String, s: &crate::run::ScenarioReport, prefix: &str) {
+    let _ = write!(
+        out,
+        "<div class=\"scenario\" id=\"{prefix}s-{}\"><h3><code>{}</code> {} {} <span class=\"sev {}\">{}</span></h3><p>{}</p>",
+        anchor(&s.id),
+        esc(&s.id),
+        esc(&s.title),
+        status_badge(s.status),
+        s.severity,
+        s.severity,
+        esc(&s.description)
+    );
+    let _ = write!(
+        out,
+        "<p class=\"meta\">{} · policy <code>{}</code> ({}) · MCP {}</p>",
+        s.category,
+        esc(&s.policy_file),
+        esc(&s.policy_hash),
+        esc(&s.revision)
+    );
+    if matches!(s.status, Status::Failed | Status::Broken | Status::Error) {
+        reproduction(out, s);
+    }
+    out.push_str("</div>");
+}
+
 fn findings(out: &mut String, report: &RunReport, prefix: &str) {
-    let failing: Vec<_> = report
+    let (failing, rest): (Vec<_>, Vec<_>) = report
         .scenarios
         .iter()
-        .filter(|s| matches!(s.status, Status::Failed | Status::Broken | Status::Error))
-        .collect();
+        .partition(|s| matches!(s.status, Status::Failed | Status::Broken | Status::Error));
     let _ = write!(out, "<h2>Findings ({})</h2>", failing.len());
     if failing.is_empty() {
         out.push_str("<p class=\"note\">No findings: every invariant held.</p>");
     }
-    for s in &report.scenarios {
+    for s in failing {
+        scenario_block(out, s, prefix);
+    }
+    if !rest.is_empty() {
         let _ = write!(
             out,
-            "<div class=\"scenario\" id=\"{prefix}s-{}\"><h3><code>{}</code> {} {} <span class=\"sev {}\">{}</span></h3><p>{}</p>",
-            anchor(&s.id),
-            esc(&s.id),
-            esc(&s.title),
-            status_badge(s.status),
-            s.severity,
-            s.severity,
-            esc(&s.description)
+            "<details><summary>{} scenario(s) passed or skipped</summary>",
+            rest.len()
         );
-        let _ = write!(
-            out,
-            "<p class=\"meta\">{} · policy <code>{}</code> ({}) · MCP {}</p>",
-            s.category,
-            esc(&s.policy_file),
-            esc(&s.policy_hash),
-            esc(&s.revision)
-        );
-        if matches!(s.status, Status::Failed | Status::Broken | Status::Error) {
-            reproduction(out, s);
+        for s in rest {
+            scenario_block(out, s, prefix);
         }
-        out.push_str("</div>");
+        out.push_str("</details>");
     }
 }
 
