@@ -464,3 +464,43 @@ fn the_html_report_renders_in_a_real_browser() {
         "reproductions rendered"
     );
 }
+
+#[test]
+fn the_matrix_site_renders_in_a_real_browser() {
+    let mut with_bench = fixed_run().clone();
+    with_bench.bench = Some(bench());
+    let mut held = fixed_run().clone();
+    for s in &mut held.scenarios {
+        s.status = Status::Passed;
+        s.target.as_mut().unwrap().findings.clear();
+    }
+    let matrix = gauntlet::report::matrix::Matrix::new(vec![
+        ("bare mock".into(), with_bench),
+        ("strict".into(), held),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let site = gauntlet::report::matrix::write_site(&matrix, dir.path()).unwrap();
+    assert_eq!(site.files.len(), 2 + 4 * 2 + 2 * 2);
+    let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
+    let (index, enforcer) = (read("index.html"), read("enforcers/bare-mock.html"));
+    assert_eq!(
+        read("enforcers/strict.html")
+            .matches("no latency samples")
+            .count(),
+        2
+    );
+    let Some(index_dom) = browser_dom(&index) else {
+        return;
+    };
+    assert!(index_dom.contains("<table class=\"matrix\" id=\"matrix\">"));
+    assert_eq!(index_dom.matches("class=\"cell-failed\"").count(), 4);
+    assert_eq!(index_dom.matches("class=\"cell-passed\"").count(), 4);
+    let dom = browser_dom(&enforcer).unwrap();
+    assert_eq!(
+        dom.matches("<svg class=\"chart\"").count(),
+        2,
+        "latency charts"
+    );
+    assert!(dom.contains("data-series=\"baseline allowed\""));
+}
