@@ -146,7 +146,7 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<String>,
     /// What the ledger saw.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ledger: Vec<RecordBrief>,
 }
 
