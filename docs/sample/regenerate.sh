@@ -5,11 +5,16 @@
 #
 # Run from anywhere after `cargo build`; the fastmcp proxy needs the Python
 # environment `.ci/run` installs into .venv (or set PYTHON).
+#
+# An enforcer command runs in its scenario's work folder, so the templates
+# name scripts by absolute path; the checkout's own path is then cut out of
+# the pages, which show the commands as run from the repository root.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+root=$(pwd)
 gauntlet=${GAUNTLET:-${CARGO_TARGET_DIR:-target}/debug/gauntlet}
-python=${PYTHON:-.venv/bin/python}
+python=$(realpath "${PYTHON:-.venv/bin/python}")
 out=docs/sample
 
 attacks=(
@@ -18,8 +23,8 @@ attacks=(
     ac-nested-path fr-batch-denied-call fr-bom
     fo-arguments-string fo-upstream-crash re-oversized-argument
 )
-flawed="python3 tests/fixtures/flawed/proxy.py --policy {policy} --state {workdir}/state.json"
-fastmcp="$python tests/interop/fastmcp_proxy.py --rate 0.5 --burst 30 --disable 'WizCommerce Open API_DeleteCustomer' -- {upstream}"
+flawed="python3 $root/tests/fixtures/flawed/proxy.py --policy {policy} --state {workdir}/state.json"
+fastmcp="$python $root/tests/interop/fastmcp_proxy.py --rate 0.5 --burst 30 --disable 'WizCommerce Open API_DeleteCustomer' -- {upstream}"
 
 runs=$(mktemp -d)
 trap 'rm -rf "$runs"' EXIT
@@ -51,3 +56,5 @@ args=(
 
 rm -rf "$out/attacks" "$out/enforcers" "$out/index.html" "$out/index.md"
 "$gauntlet" matrix "${args[@]}" --out "$out"
+find "$out" -name '*.html' -o -name '*.md' | xargs sed -i \
+    -e "s#$python#.venv/bin/python#g" -e "s#$root/##g"

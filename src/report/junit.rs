@@ -31,7 +31,7 @@ fn details(s: &ScenarioReport) -> String {
             let _ = writeln!(out, "  grant: {id} · session {sess}");
         }
         if let Some(frame) = &f.frame {
-            let _ = writeln!(out, "  frame: {frame}");
+            let _ = writeln!(out, "  frame: {}", super::md::frame_head(frame));
         }
         for r in &f.ledger {
             let _ = writeln!(out, "  ledger #{}: {}", r.seq, r.raw);

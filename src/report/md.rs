@@ -39,6 +39,23 @@ pub(super) fn code(s: &str) -> String {
     }
 }
 
+/// The most of one frame a human-facing report shows; a flood attack's frame
+/// runs to megabytes, and the JSON report keeps it whole.
+pub(super) const FRAME_LIMIT: usize = 4000;
+
+/// A frame cut to [`FRAME_LIMIT`], saying how much was left out.
+pub(super) fn frame_head(frame: &str) -> String {
+    let total = frame.chars().count();
+    if total <= FRAME_LIMIT {
+        return frame.to_owned();
+    }
+    let head: String = frame.chars().take(FRAME_LIMIT).collect();
+    format!(
+        "{head}… ({} more characters in the JSON report)",
+        total - FRAME_LIMIT
+    )
+}
+
 pub(super) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
@@ -261,5 +278,8 @@ mod tests {
         assert_eq!(code("plain"), "`plain`");
         assert_eq!(fenced("json", "a ``` b"), "````json\na ``` b\n````\n");
         assert_eq!(shorten("abcdef", 3), "abc…");
+        let long = "x".repeat(FRAME_LIMIT + 10);
+        assert!(frame_head(&long).ends_with("… (10 more characters in the JSON report)"));
+        assert_eq!(frame_head("short"), "short");
     }
 }

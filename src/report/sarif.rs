@@ -324,13 +324,15 @@ fn result(
     properties.insert("replay", s.replay.clone().into());
     for (key, value) in [
         ("rule", &f.rule),
-        ("frame", &f.frame),
         ("grant", &f.identity),
         ("session", &f.session),
     ] {
         if let Some(v) = value {
             properties.insert(key, v.clone().into());
         }
+    }
+    if let Some(frame) = &f.frame {
+        properties.insert("frame", super::md::frame_head(frame).into());
     }
     if let Some(step) = f.step {
         properties.insert("step", step.into());

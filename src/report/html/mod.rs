@@ -143,7 +143,11 @@ pub fn finding(out: &mut String, s: &ScenarioReport, f: &Finding) {
     }
     out.push_str("</ul>");
     if let Some(frame) = &f.frame {
-        let _ = write!(out, "<p>Frame sent:</p><pre>{}</pre>", esc(frame));
+        let _ = write!(
+            out,
+            "<p>Frame sent:</p><pre>{}</pre>",
+            esc(&super::md::frame_head(frame))
+        );
     }
     if !f.ledger.is_empty() {
         out.push_str("<p>What the ledger saw:</p><table><tr><th>seq</th><th>method</th><th>name sent</th><th>resolved to</th><th>grant</th><th>executed</th><th>frame</th></tr>");
