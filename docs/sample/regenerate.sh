@@ -14,7 +14,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root=$(pwd)
 gauntlet=${GAUNTLET:-${CARGO_TARGET_DIR:-target}/debug/gauntlet}
-python=$(realpath "${PYTHON:-.venv/bin/python}")
+python=${PYTHON:-.venv/bin/python}
+# Absolute, but not resolved: a venv's python is a symlink that must stay one.
+python="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")"
 out=docs/sample
 
 attacks=(
