@@ -341,3 +341,37 @@ fn completions_cover_every_subcommand() {
         }
     }
 }
+
+#[test]
+fn harness_trouble_outranks_the_gate_and_keeps_its_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run: Value =
+        serde_json::from_str(&std::fs::read_to_string(&runs().none).unwrap()).unwrap();
+    // fx-batch broke: its control did not land, so it proves nothing either way.
+    let batch = run["scenarios"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["id"] == "fx-batch")
+        .unwrap();
+    batch["status"] = "broken".into();
+    batch["target"]["findings"] = Value::Array(Vec::new());
+    run["summary"]["failed"] = 3.into();
+    run["summary"]["broken"] = 1.into();
+    let saved = dir.path().join("broken.json");
+    std::fs::write(&saved, serde_json::to_string(&run).unwrap()).unwrap();
+    let all = gaps_file(dir.path(), "all.toml", ALL_GAPS);
+    let out = gauntlet(&[
+        "report",
+        saved.to_str().unwrap(),
+        "--known-gaps",
+        all.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("no longer occurs"),
+        "a broken scenario does not make its gap stale: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("3 finding(s) accepted"));
+}
