@@ -20,8 +20,12 @@ struct Cli {
 enum Command {
     /// Replay the attack catalogue against an enforcer and judge it from the mock's ledger.
     Run(gauntlet::run::cli::RunArgs),
+    /// List the attack catalogue, or show one scenario in full.
+    Attacks(gauntlet::scenario::cli::AttacksArgs),
     /// Run the mock Aksjah MCP server, recording every message in a ledger.
     Mock(gauntlet::mock::cli::MockArgs),
+    /// Run the reference enforcer in front of an MCP server (stdio or HTTP).
+    Enforce(gauntlet::enforcer::cli::EnforceArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
     /// Re-render saved JSON runs as table, JSON, JUnit, SARIF, Markdown or HTML.
@@ -52,6 +56,11 @@ fn main() -> ExitCode {
             Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
             Err(code) => code,
         },
+        Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
         Command::Mock(args) => match gauntlet::mock::cli::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -59,6 +68,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Enforce(args) => ExitCode::from(gauntlet::enforcer::cli::run(&args)),
         Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
             &args,
             &mut std::io::stdout(),

@@ -518,3 +518,36 @@ fn idle_counters_are_swept() {
     b.store.sweep(Duration::from_secs(2_000_000));
     assert!(b.store.is_empty(), "idle counters are dropped");
 }
+
+#[test]
+fn intercept_hide_default_deny_and_zero_increment() {
+    let src = r#"
+version: "1"
+default: deny
+hide: [secret_tool]
+tools:
+  read_file:
+    rules:
+      - name: "count reads"
+        conditions:
+          - path: "state.read_file.reads"
+            op: "lte"
+            value: 2
+        state:
+          counter: "reads"
+          window: "hour"
+          increment: 0
+"#;
+    let p = parse_yaml(src, "p.yaml").unwrap();
+    let Judgement::Deny(d) = p.judge(&call("Secret_Tool", &json!({})), None) else {
+        panic!()
+    };
+    assert_eq!((d.kind, d.rule.as_str()), (DenyKind::Hidden, "hide"));
+    let Judgement::Deny(d) = p.judge(&call("write_file", &json!({})), None) else {
+        panic!()
+    };
+    assert_eq!((d.kind, d.rule.as_str()), (DenyKind::Unlisted, "default"));
+    // Intercept reads `increment: 0` as the default of 1.
+    let b = Bench::new(p);
+    assert_eq!(b.count_admitted(5, "read_file", &json!({})), 2);
+}

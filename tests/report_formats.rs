@@ -30,6 +30,7 @@ fn config(target: TargetSpec) -> RunConfig {
         target,
         control: true,
         seed: 7,
+        jobs: 2,
         replay_prefix: "gauntlet run --catalogue tests/fixtures/catalogue --target none".into(),
     }
 }

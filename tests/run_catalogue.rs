@@ -29,6 +29,7 @@ fn config(target: TargetSpec, transport: Transport, control: bool) -> RunConfig 
         control,
         seed: 7,
         replay_prefix: "gauntlet run".into(),
+        jobs: 2,
     }
 }
 

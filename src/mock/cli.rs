@@ -92,6 +92,7 @@ impl MockArgs {
             max_frame: self.max_frame,
             sse: self.sse,
             page_size: self.page_size,
+            crash_exits: true,
         }
     }
 

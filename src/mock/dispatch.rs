@@ -81,6 +81,21 @@ fn mark_complete(result: &mut Value) {
     }
 }
 
+/// 2026-07-28 (SEP-2549): complete results of these methods MUST carry
+/// caching hints; strict clients (the Python SDK) reject them otherwise.
+fn is_cacheable(method: &str) -> bool {
+    matches!(method, "tools/list" | "server/discover")
+}
+
+/// "Immediately stale, this caller only": the mock's store changes under
+/// every call, so no client may reuse a listing.
+fn add_cache_hints(result: &mut Value) {
+    if let Some(obj) = result.as_object_mut() {
+        obj.entry("ttlMs").or_insert(Value::from(0));
+        obj.entry("cacheScope").or_insert(Value::from("private"));
+    }
+}
+
 fn server_info() -> Value {
     json!({"name": SERVER_NAME, "title": "Aksjah (gauntlet mock)", "version": env!("CARGO_PKG_VERSION")})
 }
@@ -159,6 +174,9 @@ impl Mock {
         if stateless && let Some(result) = done.response.as_mut().and_then(|r| r.get_mut("result"))
         {
             mark_complete(result);
+            if is_cacheable(method) {
+                add_cache_hints(result);
+            }
         }
         done
     }
@@ -363,6 +381,20 @@ impl Mock {
             .as_ref()
             .and_then(Value::as_object)
             .unwrap_or(&empty);
+        if tool.effect() == crate::mock::catalogue::Effect::Create
+            && args.get("reference_id").and_then(Value::as_str) == Some(effects::CRASH)
+        {
+            if self.config.crash_exits {
+                // The exit code says why, for whoever reaps the process.
+                std::process::exit(70);
+            }
+            return Dispatched::error(
+                id,
+                crate::mcp::jsonrpc::INTERNAL_ERROR,
+                "the upstream crashed".into(),
+                None,
+            );
+        }
         let run = effects::execute(tool, args, &self.store, rec.seq);
         let mut done = match run.effected {
             Effected::Ok(payload) => {

@@ -12,6 +12,11 @@ use crate::mcp::jsonrpc::INTERNAL_ERROR;
 /// enforcers that refund quota when upstream fails.
 pub const WRITE_THEN_ERROR: &str = "gauntlet:write-then-error";
 
+/// The `reference_id` that makes PostCustomers kill the mock process before
+/// it answers: the upstream crashing mid-call, for fail-open probes. The
+/// arrival is already in the ledger by then.
+pub const CRASH: &str = "gauntlet:crash";
+
 /// What executing a tool came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effected {

@@ -84,6 +84,9 @@ pub struct MockConfig {
     pub sse: bool,
     /// Tools per `tools/list` page; `None` lists them all at once.
     pub page_size: Option<usize>,
+    /// Let [`effects::CRASH`] end the process (only a mock that is a
+    /// process of its own may do that; in-process it answers an error).
+    pub crash_exits: bool,
 }
 
 impl Default for MockConfig {
@@ -96,6 +99,7 @@ impl Default for MockConfig {
             max_frame: DEFAULT_MAX_FRAME,
             sse: false,
             page_size: None,
+            crash_exits: false,
         }
     }
 }
@@ -177,3 +181,6 @@ impl Mock {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;

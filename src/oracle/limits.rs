@@ -225,11 +225,14 @@ fn admits(
 
 /// Replays the model over the sends in order and reports calls (or, for
 /// concurrent steps, shortfalls) that a correct enforcer would have admitted.
+/// Sends after `upstream_gone_ns` (the mock was made to crash) are not
+/// judged: nothing can be forwarded to a dead upstream.
 pub(crate) fn over_blocking(
     policy: &Policy,
     obs: &Observation,
     origins: &[Origin],
     tol: Tolerance,
+    upstream_gone_ns: Option<u64>,
 ) -> OverBlocking {
     let mode = policy.window_mode;
     let mut sim = Sim::default();
@@ -243,16 +246,24 @@ pub(crate) fn over_blocking(
                 else {
                     continue;
                 };
+                if upstream_gone_ns.is_some_and(|gone| call.sent_at_ns >= gone) {
+                    continue;
+                }
                 let Some(reqs) = admits(policy, name, args, &call.identity, &call.session) else {
                     continue;
                 };
-                let arrived = call
+                let records: Vec<&LedgerRecord> = call
                     .arrivals
                     .clone()
                     .unwrap_or_default()
-                    .any(|i| obs.ledger.get(i).is_some_and(|r| is_call(r) && r.executed));
-                if arrived {
-                    sim.add(&reqs, call.sent_at_ns);
+                    .filter_map(|i| obs.ledger.get(i).filter(|r| is_call(r)))
+                    .collect();
+                // Reaching the mock at all means the enforcer did not deny
+                // it; only what executed counts against the limits.
+                if !records.is_empty() {
+                    if records.iter().any(|r| r.executed) {
+                        sim.add(&reqs, call.sent_at_ns);
+                    }
                 } else if sim.surely_fits(mode, &reqs, call.sent_at_ns, tol) {
                     out.calls.insert(ci);
                     out.findings.push(

@@ -145,6 +145,33 @@ pub fn judge(
         }
     }
 
+    // 1b. Frames the mock could not even parse, yet which carry a call: an
+    // enforcer that forwards what it cannot judge fails open, whatever the
+    // bytes would have done to a more forgiving server.
+    for (i, rec) in obs.ledger.iter().enumerate() {
+        let unparsed = rec.method.is_none() && rec.error.is_some();
+        let carries_call = rec
+            .raw
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("tools/call"))
+            || rec.raw_base64.is_some();
+        if unparsed && carries_call {
+            findings.push(
+                Finding::new(
+                    Verdict::Leaked,
+                    Check::ForbiddenArrival,
+                    format!(
+                        "a frame no parser could judge was forwarded to the mock ({})",
+                        rec.error.as_deref().unwrap_or("unparseable")
+                    ),
+                )
+                .with_records(&obs.ledger, &[i])
+                .with_origin(&origins[i]),
+            );
+            forbidden.insert(i, "unjudgeable frame forwarded".into());
+        }
+    }
+
     // 2. Arrivals per counter key and window.
     let over = limits::check_arrivals(policy.window_mode, &obs.ledger, &counted, tol);
     for o in &over {
@@ -158,8 +185,22 @@ pub fn judge(
         }
     }
 
+    // The mock's crash input ends its process on purpose: sends that then
+    // find the session closed are the expected end, not an enforcer crash.
+    let crash_seq = obs.ledger.iter().position(|r| {
+        is_call(r)
+            && r.arguments
+                .as_ref()
+                .and_then(|a| a.get("reference_id"))
+                .and_then(Value::as_str)
+                == Some(crate::mock::effects::CRASH)
+    });
+
     // 3. Over-blocking, from the model simulated over what was sent.
-    let over_blocked = limits::over_blocking(policy, obs, &origins, tol);
+    let gone = crash_seq
+        .and_then(|i| obs.ledger.get(i))
+        .map(|r| r.at_unix_ns);
+    let over_blocked = limits::over_blocking(policy, obs, &origins, tol, gone);
     for ob in &over_blocked.findings {
         findings.push(ob.clone());
     }
@@ -175,13 +216,18 @@ pub fn judge(
                     .collect()
             })
             .unwrap_or_default();
-        let (verdict, reply) = verdict::for_call(
+        let (mut verdict, reply) = verdict::for_call(
             call,
             &arrived,
             &forbidden,
             over_blocked.calls.contains(&ci),
             policy,
         );
+        if crash_seq.is_some()
+            && matches!(call.result, CallResult::Closed(_) | CallResult::Error(_))
+        {
+            verdict = Verdict::Blocked;
+        }
         if verdict == Verdict::Spoofed {
             findings.push(
                 Finding::new(
@@ -272,14 +318,20 @@ pub fn judge(
             format!("{arrivals} tool calls reached the mock; the scenario allows at most {max}"),
         ));
     }
-    for e in &obs.errors {
-        findings.push(Finding::new(Verdict::Crashed, Check::Crashed, e.clone()));
+    if crash_seq.is_none() {
+        for e in &obs.errors {
+            findings.push(Finding::new(Verdict::Crashed, Check::Crashed, e.clone()));
+        }
     }
 
-    let leaked = findings.iter().any(|f| f.verdict == Verdict::Leaked);
+    // Did the attack land? A token reaching a bare mock proves nothing (the
+    // client sent it there itself), so it does not count.
+    let leaked = findings
+        .iter()
+        .any(|f| f.verdict == Verdict::Leaked && f.check != Check::TokenPassthrough);
     let all_allowed = !calls.is_empty() && calls.iter().all(|c| c.verdict == Verdict::Allowed);
     ScenarioJudgement {
-        landed: leaked || all_allowed,
+        landed: leaked || all_allowed || crash_seq.is_some(),
         arrivals,
         calls,
         findings,

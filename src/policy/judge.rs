@@ -6,11 +6,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::model::{
-    Action, Condition, DefaultAction, Limit, Policy, RuleLoc, Scope, ToolRule, Window,
+    Action, Condition, DefaultAction, Limit, Policy, RuleLoc, Scope, ToolRule, Window, fold_name,
 };
 use super::ops::Truth;
 use super::schema::SchemaSet;
-use crate::names::lenient_key;
 
 /// One `tools/call` as the policy sees it.
 #[derive(Debug, Clone, Copy)]
@@ -154,23 +153,25 @@ impl Policy {
     /// input schema, `require`, `deny_if` (the tool's, then `"*"`'s), then the
     /// amounts of the limits that apply (the tool's, `"*"`'s, `all_tools`).
     pub fn judge(&self, call: &Call<'_>, schemas: Option<&SchemaSet>) -> Judgement {
-        let key = lenient_key(call.tool);
-        if self.index.hide_all || self.index.hidden.contains(&key) {
+        let key = fold_name(call.tool);
+        let key = key.as_ref();
+        if self.index.hide_all || (!self.index.hidden.is_empty() && self.index.hidden.contains(key))
+        {
             return deny(
                 DenyKind::Hidden,
-                "/hide",
+                self.top_level("hide"),
                 format!("tool `{}` is hidden by policy", call.tool),
             );
         }
         let tool = self
             .index
             .tools
-            .get(&key)
+            .get(key)
             .and_then(|&i| self.tools.get(i).map(|t| (i, t)));
         if tool.is_none() && self.default == DefaultAction::Deny {
             return deny(
                 DenyKind::Unlisted,
-                "/default",
+                self.top_level("default"),
                 format!("tool `{}` is not permitted by policy", call.tool),
             );
         }
@@ -194,7 +195,7 @@ impl Policy {
                 );
             }
         };
-        if let Some(Err(errors)) = schemas.and_then(|s| s.check_key(&key, args)) {
+        if let Some(Err(errors)) = schemas.and_then(|s| s.check_key(key, args)) {
             return deny(
                 DenyKind::Schema,
                 "",
@@ -223,6 +224,18 @@ impl Policy {
             }
         }
         Judgement::Admit(requests)
+    }
+}
+
+impl Policy {
+    /// The location of a top-level key, in the source's notation.
+    fn top_level(&self, key: &str) -> &'static str {
+        match (self.source.dialect, key) {
+            (super::model::Dialect::Json, "hide") => "/hide",
+            (super::model::Dialect::Json, _) => "/default",
+            (super::model::Dialect::Yaml, "hide") => "hide",
+            (super::model::Dialect::Yaml, _) => "default",
+        }
     }
 }
 

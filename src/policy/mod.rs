@@ -12,6 +12,7 @@
 mod clock;
 mod decide;
 mod error;
+mod hash;
 mod json;
 mod judge;
 mod locate;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::model::fold_name;
 use crate::names::lenient_key;
 
 enum Entry {
@@ -51,12 +52,12 @@ impl SchemaSet {
 
     /// Whether the set has a schema for `tool`.
     pub fn knows(&self, tool: &str) -> bool {
-        self.tools.contains_key(&lenient_key(tool))
+        self.tools.contains_key(fold_name(tool).as_ref())
     }
 
     /// Checks `args` against the schema of `tool`; a tool without a schema passes.
     pub fn check(&self, tool: &str, args: &Value) -> Result<(), Vec<String>> {
-        self.check_key(&lenient_key(tool), args).unwrap_or(Ok(()))
+        self.check_key(&fold_name(tool), args).unwrap_or(Ok(()))
     }
 
     /// Like `check`, by lenient key; `None` when the tool has no schema.

@@ -1,8 +1,9 @@
 //! Counter stores: where reservations against limits are kept.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
+
+use super::hash::FastHash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -64,6 +65,7 @@ pub trait CounterStore: Send + Sync {
         now: Duration,
     ) -> Result<Receipt, LimitHit>;
     /// Gives back what a receipt took (a charge whose window has passed is left alone).
+    /// Refund a receipt at most once: a fixed bucket keeps only its total.
     fn refund(&self, receipt: &Receipt);
 }
 
@@ -176,8 +178,27 @@ impl Counter {
     }
 }
 
+/// Adds a request to a counter if it stays within max; else says what the counter holds.
+fn charge(
+    counter: &mut Counter,
+    req: &CounterRequest,
+    mode: WindowMode,
+    now: Duration,
+    id: u64,
+) -> Result<Stamp, u64> {
+    let window = req.window.duration();
+    if !counter.suits(mode, window) {
+        *counter = Counter::new(mode, window, now);
+    }
+    let current = counter.current(now);
+    match current.checked_add(req.amount) {
+        Some(total) if total <= req.max => Ok(counter.add(req.amount, now, id)),
+        _ => Err(current),
+    }
+}
+
 struct Shard {
-    counters: HashMap<CounterKey, Counter>,
+    counters: HashMap<CounterKey, Counter, FastHash>,
     ops: u64,
 }
 
@@ -221,7 +242,7 @@ impl MemoryStore {
         let shards = (0..shards.max(1))
             .map(|_| {
                 Mutex::new(Shard {
-                    counters: HashMap::new(),
+                    counters: HashMap::default(),
                     ops: 0,
                 })
             })
@@ -233,9 +254,9 @@ impl MemoryStore {
     }
 
     fn shard_of(&self, key: &CounterKey) -> usize {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        usize::try_from(h.finish() % self.shards.len() as u64).unwrap_or(0)
+        // The map uses the low bits of the same hash; mix so shards do not correlate with buckets.
+        let spread = FastHash.hash_one(key).rotate_right(29);
+        usize::try_from(spread % self.shards.len() as u64).unwrap_or(0)
     }
 
     /// How many counters are held (for tests of memory bounds).
@@ -272,38 +293,55 @@ impl CounterStore for MemoryStore {
         if reqs.is_empty() {
             return Ok(Receipt::default());
         }
-        let shard_ids: Vec<usize> = reqs.iter().map(|r| self.shard_of(&r.key)).collect();
-        let mut order = shard_ids.clone();
+        // Up to eight requests (the usual case) need no heap for the shard ids.
+        let mut ids_buf = [0usize; 8];
+        let mut order_buf = [0usize; 8];
+        let (ids_vec, mut order_vec);
+        let (shard_ids, order): (&[usize], &mut [usize]) = if reqs.len() <= ids_buf.len() {
+            for (slot, r) in ids_buf.iter_mut().zip(reqs) {
+                *slot = self.shard_of(&r.key);
+            }
+            order_buf[..reqs.len()].copy_from_slice(&ids_buf[..reqs.len()]);
+            (&ids_buf[..reqs.len()], &mut order_buf[..reqs.len()])
+        } else {
+            ids_vec = reqs
+                .iter()
+                .map(|r| self.shard_of(&r.key))
+                .collect::<Vec<_>>();
+            order_vec = ids_vec.clone();
+            (&ids_vec, &mut order_vec)
+        };
+        // Lock each shard once, in index order, so that reservations never deadlock.
         order.sort_unstable();
-        order.dedup();
-        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
-            order.iter().map(|&i| (i, lock(&self.shards[i]))).collect();
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> = Vec::with_capacity(reqs.len());
+        for (n, &i) in order.iter().enumerate() {
+            if n == 0 || order[n - 1] != i {
+                guards.push((i, lock(&self.shards[i])));
+            }
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut items: Vec<ReceiptItem> = Vec::with_capacity(reqs.len());
         let mut failed = None;
-        for (index, (req, shard_id)) in reqs.iter().zip(&shard_ids).enumerate() {
+        for (index, (req, shard_id)) in reqs.iter().zip(shard_ids).enumerate() {
             let Some((_, shard)) = guards.iter_mut().find(|(i, _)| i == shard_id) else {
                 continue;
             };
-            let window = req.window.duration();
-            let counter = shard
-                .counters
-                .entry(req.key.clone())
-                .or_insert_with(|| Counter::new(mode, window, now));
-            if !counter.suits(mode, window) {
-                *counter = Counter::new(mode, window, now);
-            }
-            let current = counter.current(now);
-            match current.checked_add(req.amount) {
-                Some(total) if total <= req.max => {
-                    let stamp = counter.add(req.amount, now, id);
-                    items.push(ReceiptItem {
-                        key: req.key.clone(),
-                        amount: req.amount,
-                        stamp,
-                    });
+            let charged = match shard.counters.get_mut(&req.key) {
+                Some(counter) => charge(counter, req, mode, now, id),
+                None => {
+                    let mut counter = Counter::new(mode, req.window.duration(), now);
+                    let charged = charge(&mut counter, req, mode, now, id);
+                    shard.counters.insert(req.key.clone(), counter);
+                    charged
                 }
-                _ => {
+            };
+            match charged {
+                Ok(stamp) => items.push(ReceiptItem {
+                    key: req.key.clone(),
+                    amount: req.amount,
+                    stamp,
+                }),
+                Err(current) => {
                     failed = Some(LimitHit {
                         index,
                         key: req.key.clone(),
@@ -343,5 +381,122 @@ impl CounterStore for MemoryStore {
                 counter.take_back(item.amount, item.stamp);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::policy::judge::ScopeKey;
+    use crate::policy::model::Window;
+
+    fn req(session: &str, amount: u64, max: u64, window: u64) -> CounterRequest {
+        CounterRequest {
+            key: CounterKey {
+                counter: Arc::from("c"),
+                scope: ScopeKey::Session(session.to_owned()),
+            },
+            amount,
+            window: Window(window),
+            max,
+            loc: RuleLoc::default(),
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_as_sessions_come_and_go() {
+        let store = MemoryStore::new(2);
+        for i in 0..20_000u64 {
+            let r = req(&format!("session-{i}"), 1, 5, 1);
+            store
+                .reserve(&[r], WindowMode::Sliding, Duration::from_secs(i))
+                .unwrap();
+        }
+        // Each shard sweeps every 4096 reservations; only recent sessions remain.
+        assert!(
+            store.len() <= 2 * SWEEP_EVERY as usize,
+            "{} counters held",
+            store.len()
+        );
+    }
+
+    #[test]
+    fn a_sliding_refund_removes_exactly_its_entry() {
+        let store = MemoryStore::new(1);
+        let t = Duration::from_secs(10);
+        let first = store
+            .reserve(&[req("s", 2, 5, 60)], WindowMode::Sliding, t)
+            .unwrap();
+        store
+            .reserve(&[req("s", 3, 5, 60)], WindowMode::Sliding, t)
+            .unwrap();
+        assert!(
+            store
+                .reserve(&[req("s", 1, 5, 60)], WindowMode::Sliding, t)
+                .is_err()
+        );
+        store.refund(&first);
+        store.refund(&first);
+        let key = req("s", 0, 0, 60).key;
+        assert_eq!(
+            store.current(&key, t),
+            Some(3),
+            "a second refund of one receipt gives nothing back"
+        );
+        assert!(
+            store
+                .reserve(&[req("s", 2, 5, 60)], WindowMode::Sliding, t)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_hit_reports_what_the_counter_held() {
+        let store = MemoryStore::new(1);
+        let t = Duration::from_secs(10);
+        store
+            .reserve(&[req("s", 4, 5, 60)], WindowMode::Fixed, t)
+            .unwrap();
+        let hit = store
+            .reserve(
+                &[req("x", 1, 5, 60), req("s", 2, 5, 60)],
+                WindowMode::Fixed,
+                t,
+            )
+            .unwrap_err();
+        assert_eq!((hit.index, hit.current, hit.amount, hit.max), (1, 4, 2, 5));
+        assert_eq!(
+            store.current(&req("x", 0, 0, 60).key, t),
+            Some(0),
+            "the first request was rolled back"
+        );
+    }
+
+    #[test]
+    fn repeated_keys_in_one_reservation_add_up() {
+        let store = MemoryStore::new(3);
+        let t = Duration::from_secs(10);
+        assert!(
+            store
+                .reserve(
+                    &[req("s", 3, 5, 60), req("s", 3, 5, 60)],
+                    WindowMode::Sliding,
+                    t
+                )
+                .is_err()
+        );
+        assert_eq!(store.current(&req("s", 0, 0, 60).key, t), Some(0));
+        assert!(
+            store
+                .reserve(
+                    &[req("s", 2, 5, 60), req("s", 3, 5, 60)],
+                    WindowMode::Sliding,
+                    t
+                )
+                .is_ok()
+        );
     }
 }

@@ -362,7 +362,9 @@ fn lower_state(
     let window = lower::window(&state.window)
         .map_err(|e| ctx.error(&at.key("window"), e))
         .ok();
+    // Intercept reads `increment: 0` as "not given", that is 1.
     let increment = match &state.increment {
+        Some(v) if v.as_u64() == Some(0) => Some(1),
         Some(v) => lower::whole(v, "increment", true)
             .map_err(|e| ctx.error(&at.key("increment"), e))
             .ok(),

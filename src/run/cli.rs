@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// Keep each scenario's work folder (ledger, audit log) under this folder.
     #[arg(long)]
     pub keep_workdirs: Option<PathBuf>,
+    /// Scenarios run at once (each in its own folder, with its own state).
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
     #[command(flatten)]
     pub gate: GateArgs,
 }
@@ -223,6 +226,7 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         control: !args.no_control,
         seed: args.seed,
         replay_prefix: replay,
+        jobs: args.jobs,
     };
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

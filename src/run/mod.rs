@@ -9,6 +9,7 @@ pub mod latency;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::mock::catalogue::Catalogue;
@@ -34,6 +35,8 @@ pub struct RunConfig {
     pub seed: u64,
     /// How to replay a finding from the command line (without `--attacks`).
     pub replay_prefix: String,
+    /// Scenarios run at once.
+    pub jobs: usize,
 }
 
 /// Loads a scenario's policy.
@@ -93,23 +96,28 @@ pub async fn run(
             return summary;
         }
     };
-    for (index, scenario) in scenarios.iter().enumerate() {
-        if *stop.borrow() {
-            summary.interrupted = true;
-            break;
-        }
-        sink.event(&Event::ScenarioStarted {
-            index,
-            id: scenario.id.clone(),
-        });
-        let work = run_one(cfg, scenario, transport, &catalogue);
-        let report = tokio::select! {
-            r = work => r,
+    // Scenarios are independent (each has its own folder, mock and enforcer
+    // state), so several run at once; results are reported in catalogue
+    // order.
+    let mut results = futures_util::stream::iter(scenarios.iter().enumerate())
+        .map(|(index, scenario)| {
+            let catalogue = &catalogue;
+            async move { (index, run_one(cfg, scenario, transport, catalogue).await) }
+        })
+        .buffered(cfg.jobs.max(1));
+    loop {
+        let next = tokio::select! {
+            r = results.next() => r,
             _ = stop.changed() => {
                 summary.interrupted = true;
                 break;
             }
         };
+        let Some((index, report)) = next else { break };
+        sink.event(&Event::ScenarioStarted {
+            index,
+            id: report.id.clone(),
+        });
         summary.count(report.status);
         sink.event(&Event::ScenarioFinished(Box::new(report)));
     }
@@ -161,18 +169,38 @@ async fn run_one(
         max_arrivals: scenario.expect.max_arrivals,
         no_success: scenario.expect.no_success,
     };
-    let keep = format!("{}-target", scenario.id);
-    match once(
+    let keep_target = format!("{}-target", scenario.id);
+    let keep_control = format!("{}-control", scenario.id);
+    let with_control = cfg.control && cfg.target != TargetSpec::None;
+    let target_run = once(
         cfg,
         &cfg.target,
         scenario,
         &policy,
         catalogue,
         &overrides,
-        &keep,
-    )
-    .await
-    {
+        &keep_target,
+    );
+    let control_run = async {
+        if with_control {
+            Some(
+                once(
+                    cfg,
+                    &TargetSpec::None,
+                    scenario,
+                    &policy,
+                    catalogue,
+                    &overrides,
+                    &keep_control,
+                )
+                .await,
+            )
+        } else {
+            None
+        }
+    };
+    let (target, control) = tokio::join!(target_run, control_run);
+    match target {
         Ok(mut j) => {
             if matches!(scenario.policy, PolicySource::File(_)) {
                 for f in &mut j.findings {
@@ -186,32 +214,20 @@ async fn run_one(
             report.errors.push(format!("target: {e}"));
         }
     }
-    if cfg.control && cfg.target != TargetSpec::None {
-        let keep = format!("{}-control", scenario.id);
-        match once(
-            cfg,
-            &TargetSpec::None,
-            scenario,
-            &policy,
-            catalogue,
-            &overrides,
-            &keep,
-        )
-        .await
-        {
-            Ok(j) => {
-                report.control = Some(ControlReport {
-                    landed: j.landed,
-                    arrivals: j.arrivals,
-                    leaks: j
-                        .findings
-                        .iter()
-                        .filter(|f| f.verdict == oracle::Verdict::Leaked)
-                        .count(),
-                });
-            }
-            Err(e) => report.errors.push(format!("control: {e}")),
+    match control {
+        Some(Ok(j)) => {
+            report.control = Some(ControlReport {
+                landed: j.landed,
+                arrivals: j.arrivals,
+                leaks: j
+                    .findings
+                    .iter()
+                    .filter(|f| f.verdict == oracle::Verdict::Leaked)
+                    .count(),
+            });
         }
+        Some(Err(e)) => report.errors.push(format!("control: {e}")),
+        None => {}
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     if report.target.is_some() {

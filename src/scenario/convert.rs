@@ -16,7 +16,7 @@ use super::types::{
 };
 use crate::mcp::Revision;
 
-/// Upper bounds of the format.
+/// Most sends one step may make.
 pub const MAX_REPEAT: i64 = 10_000;
 /// Calls in flight at once.
 pub const MAX_CONCURRENCY: i64 = 256;
@@ -104,7 +104,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A problem at a field that is present in the file.
+    /// A problem at a field; a missing field is placed at the table that
+    /// should have held it.
     pub fn err(&mut self, path: &FieldPath, message: impl Into<String>) {
         let at = self.loc.find_nearest(path);
         self.diags.push(Diagnostic {
@@ -135,7 +136,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// Ends the file: an error if any problem was seen.
-    pub fn finish<T>(self, value: T) -> Result<T, ScenarioError> {
+    pub fn finish<T>(mut self, value: T) -> Result<T, ScenarioError> {
+        self.diags.sort_by_key(|d| (d.line, d.column));
         if self.diags.is_empty() {
             Ok(value)
         } else {
@@ -312,7 +314,7 @@ fn check(cx: &mut Ctx<'_>, raw: RawScenario, facts: &FileFacts<'_>) -> Draft {
     }
 }
 
-/// Checks a label (identity or session) and returns it.
+/// Checks a label (an identity or a session name).
 pub fn check_label(cx: &mut Ctx<'_>, path: &FieldPath, s: &str) {
     if !matches(&LABEL_RE, s) {
         cx.err(

@@ -5,8 +5,9 @@ use std::path::{Component, Path, PathBuf};
 
 use super::convert::{self, Draft, FileFacts, RawPolicy};
 use super::error::{Diagnostic, ScenarioError};
-use super::locate::Locator;
+use super::locate::{FieldPath, LineCol, Locator};
 use super::types::{Category, PolicySource, Scenario};
+use crate::policy::{self, Policy, PolicyError};
 
 /// The folder under a catalogue that holds the policies.
 pub const POLICIES_DIR: &str = "policies";
@@ -15,23 +16,23 @@ pub const POLICIES_DIR: &str = "policies";
 #[derive(Debug, Clone)]
 pub struct Loader {
     policies: PathBuf,
-    check_folder: bool,
+    check_layout: bool,
 }
 
 impl Loader {
-    /// A loader whose `policy = "x"` names `policies_dir/x`; it checks that
-    /// each file's folder is its category.
+    /// A loader whose `policy = "x"` names `policies_dir/x`; it checks the
+    /// catalogue layout, `<category>/<id>.toml`.
     pub fn new(policies_dir: impl Into<PathBuf>) -> Loader {
         Loader {
             policies: policies_dir.into(),
-            check_folder: true,
+            check_layout: true,
         }
     }
 
-    /// Whether the parent folder must equal the category (the catalogue
-    /// layout). Off for files kept outside a catalogue, such as fixtures.
-    pub fn check_folder(mut self, on: bool) -> Loader {
-        self.check_folder = on;
+    /// Whether the file stem must equal the id and the parent folder the
+    /// category. Off for files kept outside a catalogue, such as fixtures.
+    pub fn check_layout(mut self, on: bool) -> Loader {
+        self.check_layout = on;
         self
     }
 
@@ -52,13 +53,15 @@ impl Loader {
     /// Checks `src` as if it were the file at `path`.
     pub fn load_str(&self, src: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         let display = path.display().to_string();
-        let stem = path.file_stem().and_then(|s| s.to_str());
-        let folder = if self.check_folder {
-            path.parent()
-                .and_then(Path::file_name)
-                .and_then(|s| s.to_str())
+        let (stem, folder) = if self.check_layout {
+            (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.parent()
+                    .and_then(Path::file_name)
+                    .and_then(|s| s.to_str()),
+            )
         } else {
-            None
+            (None, None)
         };
         let facts = FileFacts {
             display: &display,
@@ -76,23 +79,68 @@ impl Loader {
         path: &Path,
         d: Draft,
     ) -> Result<Scenario, ScenarioError> {
-        let policy = match d.policy {
-            RawPolicy::File(name) => {
-                let file = self.resolve(&name).map_err(|message| {
-                    let at = Locator::new(src).find(&d.policy_field);
-                    ScenarioError::one(Diagnostic {
-                        file: display.to_owned(),
-                        line: at.line,
-                        column: at.column,
-                        field: d.policy_field.to_string(),
-                        message,
-                    })
-                })?;
-                PolicySource::File(file)
+        let loc = Locator::new(src);
+        let at_field = |message: String| {
+            let at = loc.find(&d.policy_field);
+            Diagnostic {
+                file: display.to_owned(),
+                line: at.line,
+                column: at.column,
+                field: d.policy_field.to_string(),
+                message,
             }
-            RawPolicy::Inline(text) => PolicySource::Inline(text),
+        };
+        let (policy, model) = match d.policy {
+            RawPolicy::File(name) => {
+                let file = self
+                    .resolve(&name)
+                    .map_err(|m| ScenarioError::one(at_field(m)))?;
+                let model = policy::load_file(&file).map_err(|e| {
+                    ScenarioError::Invalid(
+                        e.diagnostics
+                            .iter()
+                            .map(|pd| at_field(format!("does not load: {pd}")))
+                            .collect(),
+                    )
+                })?;
+                (PolicySource::File(file), model)
+            }
+            RawPolicy::Inline(text) => {
+                let model = parse_inline(&text).map_err(|e| {
+                    let start = loc.string_start(&d.policy_field);
+                    ScenarioError::Invalid(
+                        e.diagnostics
+                            .iter()
+                            .map(|pd| inline_diagnostic(display, &d.policy_field, start, pd))
+                            .collect(),
+                    )
+                })?;
+                (PolicySource::Inline(text), model)
+            }
         };
         let f = d.fields;
+        let mut problems = Vec::new();
+        for (i, step) in f.steps.iter().enumerate() {
+            if step.at.is_some()
+                && let Some(tool) = step.kind.tool()
+                && !has_limit(&model, tool)
+            {
+                let p = FieldPath::step(i).then("at");
+                let at = loc.find(&p);
+                problems.push(Diagnostic {
+                    file: display.to_owned(),
+                    line: at.line,
+                    column: at.column,
+                    field: p.to_string(),
+                    message: format!(
+                        "the policy sets no limit on `{tool}`, so it has no window edge"
+                    ),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ScenarioError::Invalid(problems));
+        }
         Ok(Scenario {
             id: f.id,
             title: f.title,
@@ -101,6 +149,7 @@ impl Loader {
             description: f.description,
             references: f.references,
             policy,
+            model,
             revision: f.revision,
             transport: f.transport,
             strict_mock: f.strict_mock,
@@ -128,6 +177,51 @@ impl Loader {
             ))
         }
     }
+}
+
+/// Inline policy text: JSON when it starts with `{`, else Intercept YAML.
+fn parse_inline(text: &str) -> Result<Policy, PolicyError> {
+    if text.trim_start().starts_with('{') {
+        policy::parse_json(text, "policy_inline")
+    } else {
+        policy::parse_yaml(text, "policy_inline")
+    }
+}
+
+/// A policy diagnostic moved onto the scenario file's lines.
+fn inline_diagnostic(
+    file: &str,
+    field: &FieldPath,
+    start: Option<LineCol>,
+    pd: &policy::Diagnostic,
+) -> Diagnostic {
+    let start = start.unwrap_or(LineCol { line: 1, column: 1 });
+    let (line, column) = if pd.line == 0 {
+        (start.line, start.column)
+    } else if pd.line == 1 {
+        (start.line, start.column + pd.column.saturating_sub(1))
+    } else {
+        (start.line + pd.line - 1, pd.column.max(1))
+    };
+    let message = if pd.path.is_empty() {
+        pd.message.clone()
+    } else {
+        format!("at `{}`: {}", pd.path, pd.message)
+    };
+    Diagnostic {
+        file: file.to_owned(),
+        line,
+        column,
+        field: field.to_string(),
+        message,
+    }
+}
+
+/// Whether any limit applies to calls of `tool`.
+fn has_limit(model: &Policy, tool: &str) -> bool {
+    !model.all_tools.is_empty()
+        || model.tool_rule(tool).is_some_and(|r| !r.limits.is_empty())
+        || model.wildcard_rule().is_some_and(|r| !r.limits.is_empty())
 }
 
 /// Loads one file laid out as `<catalogue>/<category>/<id>.toml`; its
@@ -212,6 +306,11 @@ fn walk(
             }
             if depth == 0 {
                 walk(root, &path, depth + 1, files, errors)?;
+            } else if !name.starts_with('.') {
+                errors.push(misplaced(
+                    &path,
+                    "a category folder holds scenario files, not folders".to_owned(),
+                ));
             }
         } else if path.extension().is_some_and(|e| e == "toml") {
             if depth == 1 {

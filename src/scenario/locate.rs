@@ -124,6 +124,34 @@ impl<'a> Locator<'a> {
         line_col(self.src, 0)
     }
 
+    /// Where the text of a string field begins: after its opening quotes,
+    /// and after the newline a multi-line string drops right after them.
+    pub fn string_start(&self, path: &FieldPath) -> Option<LineCol> {
+        let doc = self.doc.as_ref()?;
+        let (first, rest) = path.0.split_first()?;
+        let Seg::Key(first) = first else { return None };
+        let (_, value) = doc.get_ref().get_key_value(first.as_str())?;
+        let span = if rest.is_empty() {
+            value.span()
+        } else {
+            span_in_value(value, rest)?
+        };
+        let text = self.src.get(span.start..)?;
+        let mut offset = span.start;
+        if text.starts_with("'''") || text.starts_with("\"\"\"") {
+            offset += 3;
+            let after = self.src.get(offset..).unwrap_or("");
+            if after.starts_with("\r\n") {
+                offset += 2;
+            } else if after.starts_with('\n') {
+                offset += 1;
+            }
+        } else {
+            offset += 1;
+        }
+        Some(line_col(self.src, offset))
+    }
+
     /// The deepest field whose key or value holds the byte `offset`.
     pub fn path_at(&self, offset: usize) -> FieldPath {
         let mut out = Vec::new();

@@ -14,6 +14,7 @@
 pub mod cli;
 mod convert;
 mod error;
+mod expand;
 mod load;
 pub mod locate;
 mod raw;
@@ -31,3 +32,6 @@ pub use types::{
     ArgSpec, At, Category, DEFAULT_IDENTITY, DEFAULT_SESSION, Expect, Generation, PolicySource,
     Rule, Scenario, SessionSpec, Severity, Step, StepKind, Transport, TransportFilter, Who,
 };
+
+#[cfg(test)]
+mod tests;

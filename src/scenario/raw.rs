@@ -54,6 +54,18 @@ pub struct RawStep {
     pub delay_ms: Option<i64>,
     pub at: Option<At>,
     pub after_ms: Option<i64>,
+    pub expand: Option<Vec<RawExpand>>,
+}
+
+/// One `expand` entry: a mark in the frame or arguments, replaced by a
+/// repeated piece, so a bounded flood fits in a short file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpand {
+    pub mark: String,
+    pub text: Option<String>,
+    pub hex: Option<String>,
+    pub times: Option<i64>,
 }
 
 /// The `[expect]` table.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::convert::{self, Ctx, MAX_DELAY_MS};
+use super::expand;
 use super::locate::FieldPath;
 use super::raw::RawStep;
 use super::types::{ArgSpec, SessionSpec, Step, StepKind, TransportFilter};
@@ -140,18 +141,38 @@ fn kind(cx: &mut Ctx<'_>, at: &FieldPath, s: &mut RawStep, env: &StepEnv) -> Ste
             );
         }
     }
+    let expand = s.expand.take();
     if let Some(name) = s.call.take() {
-        return call(cx, at, name, s);
+        let exps = expand::check(cx, at, expand.unwrap_or_default(), true);
+        let mut kind = call(cx, at, name, s);
+        if let StepKind::Call { args, set, .. } = &mut kind
+            && !exps.is_empty()
+        {
+            let mut values: Vec<&mut Value> = set.iter_mut().map(|(_, v)| v).collect();
+            if let ArgSpec::Literal(v) = args {
+                values.push(v);
+            }
+            expand::apply_json(cx, &mut values, &exps);
+        }
+        return kind;
     }
-    if let Some(text) = s.raw.take() {
-        return raw(cx, at, text.into_bytes(), s);
-    }
-    if let Some(hex) = s.raw_hex.take() {
-        let bytes = decode_hex(&hex).unwrap_or_else(|e| {
-            cx.err(&at.then("raw_hex"), e);
-            Vec::new()
-        });
+    let bytes = if let Some(text) = s.raw.take() {
+        Some(text.into_bytes())
+    } else {
+        s.raw_hex.take().map(|hex| {
+            decode_hex(&hex).unwrap_or_else(|e| {
+                cx.err(&at.then("raw_hex"), e);
+                Vec::new()
+            })
+        })
+    };
+    if let Some(bytes) = bytes {
+        let exps = expand::check(cx, at, expand.unwrap_or_default(), false);
+        let bytes = expand::apply_bytes(cx, bytes, &exps);
         return raw(cx, at, bytes, s);
+    }
+    if expand.is_some() {
+        cx.err(&at.then("expand"), "applies to call and raw steps only");
     }
     if s.list == Some(false) {
         cx.err(

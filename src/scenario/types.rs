@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::mcp::Revision;
+use crate::policy::Policy;
 
 /// One attack pattern, loaded from `attacks/<category>/<id>.toml`.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Scenario {
     pub references: Vec<String>,
     /// Where the policy the attack runs under comes from.
     pub policy: PolicySource,
+    /// That policy, loaded and validated.
+    pub model: Policy,
     /// The protocol revision the client negotiates.
     pub revision: Revision,
     /// The transports the attack applies to.

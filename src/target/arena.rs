@@ -237,11 +237,14 @@ impl Arena {
     /// Closes every session and stops every server; keeps the folder if the
     /// harness was asked to.
     pub async fn finish(mut self, keep_as: Option<&str>) -> Result<(), TargetError> {
-        for (_, client) in self.sessions.drain() {
-            if let Ok(client) = Arc::try_unwrap(client) {
-                client.close().await;
-            }
-        }
+        // Close every session at once: each may wait a moment for its
+        // process to exit, and those waits should not add up.
+        let closing = self
+            .sessions
+            .drain()
+            .filter_map(|(_, client)| Arc::try_unwrap(client).ok())
+            .map(|client| client.close());
+        futures_util::future::join_all(closing).await;
         for server in &mut self.servers {
             server.stop().await;
         }

@@ -165,19 +165,36 @@ impl StdioTransport {
         match expect {
             Expect::Ids(_) => {
                 let deadline = tokio::time::Instant::now() + timeout;
-                for (_, rx) in waiters.iter_mut() {
-                    match tokio::time::timeout_at(deadline, rx).await {
-                        Ok(Ok(reply)) => ex.replies.push(reply),
-                        Ok(Err(_)) => {
-                            self.forget(&waiters);
-                            return Err(ClientError::Closed(self.exit_status_now().await));
-                        }
-                        Err(_) => {
-                            self.forget(&waiters);
-                            if ex.replies.is_empty() {
-                                return Err(ClientError::Timeout(timeout));
+                let mut i = 0;
+                while i < waiters.len() {
+                    let rx = &mut waiters[i].1;
+                    tokio::select! {
+                        got = tokio::time::timeout_at(deadline, rx) => match got {
+                            Ok(Ok(reply)) => {
+                                ex.replies.push(reply);
+                                i += 1;
                             }
-                            break;
+                            Ok(Err(_)) => {
+                                self.forget(&waiters);
+                                return Err(ClientError::Closed(self.exit_status_now().await));
+                            }
+                            Err(_) => {
+                                self.forget(&waiters);
+                                if ex.replies.is_empty() {
+                                    return Err(ClientError::Timeout(timeout));
+                                }
+                                break;
+                            }
+                        },
+                        // A peer that cannot read the request's id (an
+                        // oversized or garbled frame) can only answer with a
+                        // null id: that answers this send.
+                        Ok(orphan) = orphans.recv() => {
+                            if orphan.get("error").is_some() && orphan.get("id").is_none_or(Value::is_null) {
+                                ex.replies.push(orphan);
+                                self.forget(&waiters);
+                                break;
+                            }
                         }
                     }
                 }
