@@ -36,7 +36,11 @@ trap 'rm -rf "$runs"' EXIT
 run() {
     local name=$1
     shift
-    "$gauntlet" run --seed 1 --attacks "${attacks[@]}" --format json --out "$runs/$name" "$@" \
+    # One scenario at a time, with a generous timeout: the Python proxies take
+    # seconds to start, and starting eight at once on a small machine would
+    # read as hangs.
+    "$gauntlet" run --seed 1 --jobs 1 --timeout 20s --attacks "${attacks[@]}" \
+        --format json --out "$runs/$name" "$@" \
         >/dev/null 2>"$runs/$name.log" || true
     if [ ! -f "$runs/$name/report.json" ]; then
         cat "$runs/$name.log" >&2
