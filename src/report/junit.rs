@@ -21,7 +21,7 @@ fn details(s: &ScenarioReport) -> String {
             "{} ({}): {}",
             f.verdict.as_str(),
             f.check.as_str(),
-            f.message
+            super::md::text_head(&f.message)
         );
         if let Some(rule) = &f.rule {
             let at = f.line.map(|l| format!(" (line {l})")).unwrap_or_default();
@@ -83,7 +83,7 @@ fn add_run(report: &RunReport, prefixed: bool, suites: &mut BTreeMap<String, Tes
                     .target
                     .as_ref()
                     .and_then(|t| t.findings.first())
-                    .map(|f| f.message.clone())
+                    .map(|f| super::md::text_head(&f.message))
                     .unwrap_or_default();
                 st.set_message(xml_safe(&first))
                     .set_type("finding")

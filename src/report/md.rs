@@ -6,7 +6,9 @@ use std::fmt::Write;
 use super::RunReport;
 use crate::run::{ScenarioReport, Status};
 
-/// GitHub refuses comments over 65,536 characters; stay well under it.
+/// GitHub refuses comments over 65,536 characters: reproductions stop once
+/// the text passes this, leaving room for what follows.
+const COMMENT_BUDGET: usize = 50_000;
 const FRAME_SHOWN: usize = 400;
 const FINDINGS_SHOWN: usize = 3;
 
@@ -42,6 +44,15 @@ pub(super) fn code(s: &str) -> String {
 /// The most of one frame a human-facing report shows; a flood attack's frame
 /// runs to megabytes, and the JSON report keeps it whole.
 pub(super) const FRAME_LIMIT: usize = 4000;
+
+/// The most of a message or a name a human-facing report shows: an attack
+/// may pad a tool name to a megabyte, and the oracle quotes it.
+pub(super) const TEXT_LIMIT: usize = 500;
+
+/// A message or name cut to [`TEXT_LIMIT`].
+pub(super) fn text_head(s: &str) -> String {
+    shorten(s, TEXT_LIMIT)
+}
 
 /// A frame cut to [`FRAME_LIMIT`], saying how much was left out.
 pub(super) fn frame_head(frame: &str) -> String {
@@ -173,7 +184,7 @@ fn reproduction(out: &mut String, s: &ScenarioReport) {
             "- **{}** · {}: {}",
             f.verdict.as_str(),
             code(f.check.as_str()),
-            cell(&f.message)
+            cell(&text_head(&f.message))
         );
         if let Some(rule) = &f.rule {
             let line = f.line.map(|l| format!(" line {l}")).unwrap_or_default();
@@ -200,7 +211,7 @@ fn reproduction(out: &mut String, s: &ScenarioReport) {
                 "  - the ledger saw #{} {} {} (executed: {})",
                 r.seq,
                 r.method.as_deref().unwrap_or("?"),
-                code(r.raw_name.as_deref().unwrap_or("")),
+                code(&text_head(r.raw_name.as_deref().unwrap_or(""))),
                 r.executed
             );
         }
@@ -225,7 +236,15 @@ fn run(out: &mut String, report: &RunReport) {
     if !failing.is_empty() {
         table(out, &failing);
         out.push_str("<details><summary>Reproductions</summary>\n\n");
-        for s in &failing {
+        for (i, s) in failing.iter().enumerate() {
+            if out.len() > COMMENT_BUDGET {
+                let _ = writeln!(
+                    out,
+                    "… and {} more: see the HTML or JSON report.\n",
+                    failing.len() - i
+                );
+                break;
+            }
             reproduction(out, s);
         }
         out.push_str("</details>\n\n");

@@ -314,7 +314,11 @@ fn result(
     } else {
         &s.policy_file
     };
-    let mut message = format!("{}: {}", f.verdict.as_str(), f.message);
+    let mut message = format!(
+        "{}: {}",
+        f.verdict.as_str(),
+        super::md::text_head(&f.message)
+    );
     if let Some(r) = &f.rule {
         message.push_str(&format!(" [rule {r}]"));
     }

@@ -155,7 +155,7 @@ pub fn render(report: &RunReport, color: bool) -> String {
                 "  {} · {}: {}",
                 p.red(f.verdict.as_str()),
                 f.check.as_str(),
-                f.message
+                super::md::text_head(&f.message)
             );
             if let Some(rule) = &f.rule {
                 let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
@@ -173,7 +173,7 @@ pub fn render(report: &RunReport, color: bool) -> String {
                     "    ledger: #{} {} {} executed={}",
                     r.seq,
                     r.method.as_deref().unwrap_or("?"),
-                    r.raw_name.as_deref().unwrap_or(""),
+                    super::md::text_head(r.raw_name.as_deref().unwrap_or("")),
                     r.executed
                 );
             }

@@ -117,7 +117,7 @@ pub fn finding(out: &mut String, s: &ScenarioReport, f: &Finding) {
         r#"<div class="finding"><p><b>{}</b> · <code>{}</code>: {}</p>"#,
         esc(f.verdict.as_str()),
         f.check.as_str(),
-        esc(&f.message)
+        esc(&super::md::text_head(&f.message))
     );
     out.push_str("<ul>");
     if let Some(rule) = &f.rule {
@@ -157,7 +157,7 @@ pub fn finding(out: &mut String, s: &ScenarioReport, f: &Finding) {
                 "<tr><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
                 r.seq,
                 esc(r.method.as_deref().unwrap_or("?")),
-                esc(r.raw_name.as_deref().unwrap_or("")),
+                esc(&super::md::text_head(r.raw_name.as_deref().unwrap_or(""))),
                 esc(r.tool.as_deref().unwrap_or("")),
                 esc(r.identity.as_deref().unwrap_or("")),
                 r.executed,

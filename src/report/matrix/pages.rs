@@ -306,7 +306,12 @@ pub fn attack_md(m: &Matrix, id: &str) -> String {
             let _ = writeln!(b, "- error: {}", cell(e));
         }
         for f in findings {
-            let _ = writeln!(b, "- **{}**: {}", f.verdict.as_str(), cell(&f.message));
+            let _ = writeln!(
+                b,
+                "- **{}**: {}",
+                f.verdict.as_str(),
+                cell(&crate::report::md::text_head(&f.message))
+            );
             if let Some(frame) = &f.frame {
                 let _ = writeln!(
                     b,
