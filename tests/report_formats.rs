@@ -522,3 +522,41 @@ fn the_matrix_site_renders_in_a_real_browser() {
     );
     assert!(dom.contains("data-series=\"baseline allowed\""));
 }
+
+#[test]
+fn human_facing_reports_stay_readable_with_megabyte_inputs() {
+    // An attack that pads a tool name to a megabyte, found in 200 scenarios.
+    let mut report = fixed_run().clone();
+    let padded = format!(
+        "WizCommerce Open API_DeleteCustomer{}",
+        "\u{200b}".repeat(1 << 20)
+    );
+    let template = report.scenarios[1].clone();
+    report.scenarios = (0..200)
+        .map(|i| {
+            let mut s = template.clone();
+            s.id = format!("pad-{i}");
+            let f = &mut s.target.as_mut().unwrap().findings[0];
+            f.message = format!("`{padded}` reached the mock");
+            f.frame = Some(format!("{{\"name\":\"{padded}\"}}"));
+            f.ledger[0].raw_name = Some(padded.clone());
+            s
+        })
+        .collect();
+    let md = render(&report, Format::Md, false).unwrap();
+    assert!(
+        md.len() < 65_536,
+        "a pull-request comment: {} bytes",
+        md.len()
+    );
+    assert!(md.contains("more: see the HTML or JSON report"));
+    for format in [Format::Html, Format::Table, Format::Junit, Format::Sarif] {
+        let text = render(&report, format, false).unwrap();
+        // Each finding carries 3 MiB of padding; at most tens of KiB of it show.
+        assert!(
+            text.len() < 200 * 32 * 1024,
+            "{format:?}: {} bytes",
+            text.len()
+        );
+    }
+}

@@ -6,8 +6,10 @@ use std::fmt::Write;
 use super::RunReport;
 use crate::run::{ScenarioReport, Status};
 
-/// GitHub refuses comments over 65,536 characters: reproductions stop once
-/// the text passes this, leaving room for what follows.
+/// GitHub refuses comments over 65,536 characters: the table of failures
+/// stops once the text passes the first budget, the reproductions once it
+/// passes the second, leaving room for what follows.
+const TABLE_BUDGET: usize = 30_000;
 const COMMENT_BUDGET: usize = 50_000;
 const FRAME_SHOWN: usize = 400;
 const FINDINGS_SHOWN: usize = 3;
@@ -135,7 +137,15 @@ fn headline(out: &mut String, report: &RunReport) {
 fn table(out: &mut String, failing: &[&ScenarioReport]) {
     out.push_str("| | scenario | severity | category | verdicts | first finding |\n");
     out.push_str("|---|---|---|---|---|---|\n");
-    for s in failing {
+    for (i, s) in failing.iter().enumerate() {
+        if out.len() > TABLE_BUDGET {
+            let _ = writeln!(
+                out,
+                "\n… and {} more failing scenarios: see the HTML or JSON report.",
+                failing.len() - i
+            );
+            break;
+        }
         let first = s
             .target
             .as_ref()
@@ -260,7 +270,11 @@ fn run(out: &mut String, report: &RunReport) {
             "<details><summary>{} passed or skipped</summary>\n",
             passed.len()
         );
-        for s in passed {
+        for (i, s) in passed.iter().enumerate() {
+            if out.len() > COMMENT_BUDGET + 8_000 {
+                let _ = writeln!(out, "- … and {} more", passed.len() - i);
+                break;
+            }
             let _ = writeln!(
                 out,
                 "- {} {} {} — {}",
