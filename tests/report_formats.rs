@@ -524,15 +524,15 @@ fn the_matrix_site_renders_in_a_real_browser() {
 }
 
 #[test]
-fn human_facing_reports_stay_readable_with_megabyte_inputs() {
-    // An attack that pads a tool name to a megabyte, found in 200 scenarios.
+fn human_facing_reports_stay_readable_with_padded_inputs() {
+    // An attack that pads a tool name to 200 KiB, found in 40 scenarios.
     let mut report = fixed_run().clone();
     let padded = format!(
         "WizCommerce Open API_DeleteCustomer{}",
-        "\u{200b}".repeat(1 << 20)
+        "\u{200b}".repeat(1 << 16)
     );
     let template = report.scenarios[1].clone();
-    report.scenarios = (0..200)
+    report.scenarios = (0..40)
         .map(|i| {
             let mut s = template.clone();
             s.id = format!("pad-{i}");
@@ -552,9 +552,9 @@ fn human_facing_reports_stay_readable_with_megabyte_inputs() {
     assert!(md.contains("more: see the HTML or JSON report"));
     for format in [Format::Html, Format::Table, Format::Junit, Format::Sarif] {
         let text = render(&report, format, false).unwrap();
-        // Each finding carries 3 MiB of padding; at most tens of KiB of it show.
+        // Each finding carries 600 KiB of padding; at most tens of KiB of it show.
         assert!(
-            text.len() < 200 * 32 * 1024,
+            text.len() < 40 * 32 * 1024,
             "{format:?}: {} bytes",
             text.len()
         );
