@@ -69,6 +69,7 @@ pub(super) fn frame_head(frame: &str) -> String {
     )
 }
 
+/// At most `max` characters of `s`, with an ellipsis when cut.
 pub(super) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
@@ -86,6 +87,7 @@ fn fenced(lang: &str, body: &str) -> String {
     format!("{fence}{lang}\n{body}\n{fence}\n")
 }
 
+/// `30 allowed, 5 leaked`: the target run's verdicts, counted.
 pub(super) fn verdict_summary(s: &ScenarioReport) -> String {
     let counts = s.verdict_counts();
     if counts.is_empty() {

@@ -204,7 +204,10 @@ async fn run_one(
         Ok(mut j) => {
             if matches!(scenario.policy, PolicySource::File(_)) {
                 for f in &mut j.findings {
-                    f.line = f.rule.as_deref().and_then(|r| rule_line(&policy, r));
+                    f.line = f
+                        .rule
+                        .as_deref()
+                        .and_then(|r| rule_line(&policy, &report.policy_text, r));
                 }
             }
             report.target = Some(j);
@@ -257,8 +260,13 @@ async fn once(
 }
 
 /// The source line of the rule at `pointer` (as findings name it): the rule
-/// itself, else the closest enclosing one.
-fn rule_line(policy: &Policy, pointer: &str) -> Option<u32> {
+/// itself, else the closest enclosing one; `hide` and `default`, which are
+/// no rule of the model, are found in the text.
+fn rule_line(policy: &Policy, text: &str, pointer: &str) -> Option<u32> {
+    let top = pointer.strip_prefix('/').unwrap_or(pointer);
+    if matches!(top, "hide" | "default") {
+        return crate::policy::top_level_line(text, policy.source.dialect, top);
+    }
     let mut locs = Vec::new();
     for limit in &policy.all_tools {
         locs.push(&limit.loc);
@@ -331,10 +339,22 @@ mod tests {
     fn finding_lines_come_from_the_deciding_rule() {
         let src = "{\n  \"version\": \"1\",\n  \"default\": \"deny\",\n  \"tools\": {\n    \"a\": {},\n    \"b\": {\n      \"limits\": [{\"counter\": \"c\", \"window\": \"minute\", \"max\": 3, \"scope\": \"grant\"}]\n    }\n  }\n}\n";
         let policy = crate::policy::parse_json(src, "p.json").unwrap();
-        assert_eq!(rule_line(&policy, "/tools/b/limits/0"), Some(7));
-        assert_eq!(rule_line(&policy, "/tools/a"), Some(5));
-        assert_eq!(rule_line(&policy, "/tools/b/limits/0/max"), Some(7));
-        assert_eq!(rule_line(&policy, "/default"), None);
-        assert_eq!(rule_line(&policy, "/tools/bb"), None);
+        let line = |p: &str| rule_line(&policy, src, p);
+        assert_eq!(line("/tools/b/limits/0"), Some(7));
+        assert_eq!(line("/tools/a"), Some(5));
+        assert_eq!(line("/tools/b/limits/0/max"), Some(7));
+        assert_eq!(line("/default"), Some(3));
+        assert_eq!(line("/hide"), None, "not written out");
+        assert_eq!(line("/tools/bb"), None);
+        let yaml = "version: \"1\"\ndescription: x\nhide:\n  - a\ndefault: deny\n";
+        let dialect = crate::policy::Dialect::Yaml;
+        assert_eq!(
+            crate::policy::top_level_line(yaml, dialect, "hide"),
+            Some(3)
+        );
+        assert_eq!(
+            crate::policy::top_level_line(yaml, dialect, "default"),
+            Some(5)
+        );
     }
 }
