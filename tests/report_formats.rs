@@ -421,7 +421,11 @@ fn browser_dom(html: &str) -> Option<String> {
         if std::env::var_os("CI").is_some() {
             panic!("CI is set but no chromium is installed: .ci/run must install it");
         }
-        eprintln!(
+        // Straight to the stream: libtest would swallow an `eprintln!` from a
+        // passing test, and this skip must be seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n*** SKIPPED the browser check of the HTML report: chromium is not installed. ***\n\
              *** Install Debian's `chromium` to run it; under CI=true this test fails.       ***\n"
         );
