@@ -73,6 +73,12 @@ fn decode(c: &mut Criterion) {
     g.bench_function("duplicate_keys", |b| {
         b.iter(|| keys::duplicate_keys(&frame))
     });
+    g.bench_function("parse_with_key_issues", |b| {
+        b.iter(|| keys::parse_with_key_issues(&frame).unwrap())
+    });
+    g.bench_function("sha256", |b| {
+        b.iter(|| gauntlet::mock::ledger::sha256_hex(&frame))
+    });
     let catalogue = Catalogue::bundled().unwrap();
     let tool = catalogue
         .resolve(POST, gauntlet::names::NameMatching::Lenient)
@@ -84,15 +90,13 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
-/// A named way to make the ledger a benchmarked mock writes to.
-type LedgerSink<'a> = (&'a str, Box<dyn Fn() -> Ledger + 'a>);
-
 fn handle(c: &mut Criterion) {
     let frame = post_frame(1);
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("handle_post_call");
     g.throughput(Throughput::Elements(1));
-    let sinks: [LedgerSink; 3] = [
+    type Sink<'a> = Box<dyn Fn() -> Ledger + 'a>;
+    let sinks: [(&str, Sink); 3] = [
         ("ledger_none", Box::new(Ledger::discard)),
         ("ledger_memory", Box::new(Ledger::in_memory)),
         (

@@ -13,8 +13,10 @@ use mock_support::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-fn quiet() -> Expect {
-    Expect::Nothing(Duration::from_millis(300))
+/// Waits for the reply a frame without a usable id gets (id null); it
+/// returns as soon as that reply is in.
+fn null_id_reply() -> Expect {
+    Expect::Nothing(WAIT)
 }
 
 #[tokio::test]
@@ -22,15 +24,18 @@ async fn every_revision_handshakes_or_goes_without() {
     for rev in Revision::ALL {
         let s = Scratch::new();
         let client = stdio_mock(&s.ledger(), &[], &[]).await;
-        client.initialize(rev).await.unwrap();
-        let listed = client.request("tools/list", None).await.unwrap();
+        client.initialize(rev).await.or_stderr(&client);
+        let listed = client.request("tools/list", None).await.or_stderr(&client);
         assert_eq!(
             listed.reply().unwrap()["result"]["tools"]
                 .as_array()
                 .map(Vec::len),
             Some(5)
         );
-        let ex = client.call_tool(POST, customer("a@x.test")).await.unwrap();
+        let ex = client
+            .call_tool(POST, customer("a@x.test"))
+            .await
+            .or_stderr(&client);
         assert_eq!(ex.reply().unwrap()["result"]["isError"], false, "{rev}");
 
         let records = ledger::read(&s.ledger()).unwrap();
@@ -61,8 +66,11 @@ async fn every_revision_handshakes_or_goes_without() {
 async fn tools_list_snapshot() {
     let s = Scratch::new();
     let client = stdio_mock(&s.ledger(), &[], &[]).await;
-    client.initialize(Revision::V2025_11_25).await.unwrap();
-    let ex = client.request("tools/list", None).await.unwrap();
+    client
+        .initialize(Revision::V2025_11_25)
+        .await
+        .or_stderr(&client);
+    let ex = client.request("tools/list", None).await.or_stderr(&client);
     insta::assert_json_snapshot!("tools_list", ex.reply().unwrap()["result"]);
     client.close().await;
 }
@@ -71,12 +79,15 @@ async fn tools_list_snapshot() {
 async fn the_ledger_is_valid_jsonl_and_readable_while_the_mock_runs() {
     let s = Scratch::new();
     let client = stdio_mock(&s.ledger(), &["--identity", "alice"], &[]).await;
-    client.initialize(Revision::V2025_06_18).await.unwrap();
+    client
+        .initialize(Revision::V2025_06_18)
+        .await
+        .or_stderr(&client);
     for i in 0..3 {
         client
             .call_tool(POST, customer(&format!("u{i}@x.test")))
             .await
-            .unwrap();
+            .or_stderr(&client);
     }
     // Still running: the tail and a full read both see every call, concluded.
     let mut tail = ledger::Tail::new(s.ledger());
@@ -101,7 +112,7 @@ async fn the_ledger_is_valid_jsonl_and_readable_while_the_mock_runs() {
 async fn identity_comes_from_the_environment_too() {
     let s = Scratch::new();
     let client = stdio_mock(&s.ledger(), &[], &[("GAUNTLET_IDENTITY", "grant-7")]).await;
-    client.request("ping", None).await.unwrap();
+    client.request("ping", None).await.or_stderr(&client);
     let rec = wait_record(&s.ledger(), |r| r.method.as_deref() == Some("ping")).await;
     assert_eq!(rec.identity.as_deref(), Some("grant-7"));
     client.close().await;
@@ -111,7 +122,10 @@ async fn identity_comes_from_the_environment_too() {
 async fn batches_notifications_and_duplicate_keys_leniently() {
     let s = Scratch::new();
     let client = stdio_mock(&s.ledger(), &[], &[]).await;
-    client.initialize(Revision::V2025_11_25).await.unwrap();
+    client
+        .initialize(Revision::V2025_11_25)
+        .await
+        .or_stderr(&client);
     let batch = json!([
         {"jsonrpc": "2.0", "id": 10, "method": "tools/call",
          "params": {"name": POST, "arguments": customer("b1@x.test")}},
@@ -161,18 +175,21 @@ async fn batches_notifications_and_duplicate_keys_leniently() {
 async fn strict_refuses_variants_batches_and_duplicates() {
     let s = Scratch::new();
     let client = stdio_mock(&s.ledger(), &["--strict"], &[]).await;
-    client.initialize(Revision::V2025_11_25).await.unwrap();
+    client
+        .initialize(Revision::V2025_11_25)
+        .await
+        .or_stderr(&client);
     let ex = client
         .call_tool("wizcommerce open api_postcustomers", customer("a@x.test"))
         .await
-        .unwrap();
+        .or_stderr(&client);
     assert_eq!(ex.reply().unwrap()["error"]["code"], -32602);
     let batch = format!(
         r#"[{{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{{"name":"{POST}","arguments":{}}}}}]"#,
         customer("b@x.test")
     );
     let ex = client
-        .send_raw(batch.into_bytes(), quiet(), &SendOptions::default())
+        .send_raw(batch.into_bytes(), null_id_reply(), &SendOptions::default())
         .await
         .unwrap();
     assert_eq!(ex.reply().unwrap()["error"]["code"], -32600);
@@ -183,7 +200,7 @@ async fn strict_refuses_variants_batches_and_duplicates() {
         .await
         .unwrap();
     let bad = json!({"company_name": "Acme", "first_name": "Ada", "email": "nope"});
-    let ex = client.call_tool(POST, bad).await.unwrap();
+    let ex = client.call_tool(POST, bad).await.or_stderr(&client);
     assert_eq!(
         ex.reply().unwrap()["result"]["isError"],
         true,
@@ -207,12 +224,12 @@ async fn write_then_error_leaves_the_customer_behind() {
     let client = stdio_mock(&s.ledger(), &[], &[]).await;
     let mut args = customer("w@x.test");
     args["reference_id"] = json!("gauntlet:write-then-error");
-    let ex = client.call_tool(POST, args).await.unwrap();
+    let ex = client.call_tool(POST, args).await.or_stderr(&client);
     assert_eq!(ex.reply().unwrap()["error"]["code"], -32603);
     let listed = client
         .call_tool(GET, json!({"search": "gauntlet:write"}))
         .await
-        .unwrap();
+        .or_stderr(&client);
     assert_eq!(
         listed.reply().unwrap()["result"]["structuredContent"]["total"],
         1
@@ -237,20 +254,20 @@ async fn oversized_and_non_utf8_frames_are_recorded_and_the_server_goes_on() {
                        "params": {"name": POST, "arguments": big}});
     let bytes = serde_json::to_vec(&frame).unwrap();
     let ex = client
-        .send_raw(bytes.clone(), quiet(), &SendOptions::default())
+        .send_raw(bytes.clone(), null_id_reply(), &SendOptions::default())
         .await
         .unwrap();
     assert_eq!(ex.reply().unwrap()["error"]["code"], -32700);
     let ex = client
         .send_raw(
             b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"p\xffng\"}".to_vec(),
-            quiet(),
+            null_id_reply(),
             &SendOptions::default(),
         )
         .await
         .unwrap();
     assert_eq!(ex.reply().unwrap()["error"]["code"], -32700);
-    let ok = client.request("ping", None).await.unwrap();
+    let ok = client.request("ping", None).await.or_stderr(&client);
     assert_eq!(ok.reply().unwrap()["result"], json!({}));
 
     let records = ledger::read(&s.ledger()).unwrap();

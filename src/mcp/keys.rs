@@ -228,14 +228,21 @@ impl<'de> Visitor<'de> for BuildSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut obj = Map::new();
+        // Case-folded fingerprints of the keys so far: a clean object costs
+        // one short hash per key, and only a fingerprint hit looks closer.
+        let mut folded: Vec<u64> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let kind = if obj.contains_key(&key) {
+            let print = fold_hash(&key);
+            let kind = if !folded.contains(&print) {
+                None
+            } else if obj.contains_key(&key) {
                 Some(KeyIssueKind::Duplicate)
             } else if obj.keys().any(|k| k.eq_ignore_ascii_case(&key)) {
                 Some(KeyIssueKind::CaseVariant)
             } else {
                 None
             };
+            folded.push(print);
             if let Some(kind) = kind {
                 let pointer = self.0.pointer();
                 self.0.issues.push(KeyIssue {
@@ -254,6 +261,13 @@ impl<'de> Visitor<'de> for BuildSeed<'_> {
         }
         Ok(Value::Object(obj))
     }
+}
+
+/// FNV-1a over the ASCII-lower-cased bytes of a key.
+fn fold_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

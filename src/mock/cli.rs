@@ -127,12 +127,48 @@ pub fn run(args: &MockArgs) -> Result<(), MockError> {
             Some(addr) => serve_http(mock, addr).await,
             None => {
                 let identity = args.identity.clone();
-                super::stdio::serve(mock, tokio::io::stdin(), tokio::io::stdout(), identity)
+                super::stdio::serve(mock, stdin(), stdout(), identity)
                     .await
                     .map_err(MockError::from)
             }
         }
     })
+}
+
+/// Stdin as an event-driven pipe when it is one. Tokio's own `stdin()`
+/// hands every read to a blocking thread, which costs more than handling a
+/// call; an enforcer always connects the mock through pipes.
+fn stdin() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Some(pipe) = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok())
+        {
+            return Box::new(pipe);
+        }
+    }
+    Box::new(tokio::io::stdin())
+}
+
+/// Stdout as an event-driven pipe when it is one; see [`stdin`].
+fn stdout() -> Box<dyn tokio::io::AsyncWrite + Unpin + Send> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Some(pipe) = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok())
+        {
+            return Box::new(pipe);
+        }
+    }
+    Box::new(tokio::io::stdout())
 }
 
 async fn serve_http(mock: Arc<Mock>, addr: SocketAddr) -> Result<(), MockError> {

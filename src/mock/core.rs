@@ -14,8 +14,9 @@ use super::ledger::{FrameStamp, LedgerError, LedgerRecord, Outcome, OutcomeLine,
 use super::session::Session;
 use crate::mcp::Revision;
 use crate::mcp::framing::FrameError;
+use crate::mcp::http as h;
 use crate::mcp::jsonrpc::{self, INVALID_REQUEST, Invalid, Message, PARSE_ERROR};
-use crate::mcp::{http as h, keys};
+use crate::mcp::keys::{self, KeyIssue};
 use crate::names::NameMatching;
 
 /// One connection's view: who is talking, over what, in which session.
@@ -169,6 +170,8 @@ pub(super) struct Incoming<'a> {
     /// `params.arguments` of a `tools/call`, moved out of `value` so it is
     /// owned once, by the record.
     pub arguments: Option<Value>,
+    /// Duplicate and case-variant keys, found while parsing.
+    pub key_issues: Vec<KeyIssue>,
     pub batch_index: Option<usize>,
 }
 
@@ -209,8 +212,8 @@ fn decode(raw: &[u8]) -> Result<Decoded<'_>, (i64, String)> {
     let parse_error = |e: serde_json::Error| (PARSE_ERROR, format!("frame is not valid json: {e}"));
     let first = raw.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'[') {
-        let value: Value = serde_json::from_slice(raw).map_err(parse_error)?;
-        return Ok((vec![incoming(raw, value, None)], false));
+        let (value, issues) = keys::parse_with_key_issues(raw).map_err(parse_error)?;
+        return Ok((vec![incoming(raw, value, issues, None)], false));
     }
     let items: Vec<&RawValue> = serde_json::from_slice(raw).map_err(parse_error)?;
     if items.is_empty() {
@@ -218,13 +221,19 @@ fn decode(raw: &[u8]) -> Result<Decoded<'_>, (i64, String)> {
     }
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let value: Value = serde_json::from_str(item.get()).map_err(parse_error)?;
-        out.push(incoming(item.get().as_bytes(), value, Some(i)));
+        let bytes = item.get().as_bytes();
+        let (value, issues) = keys::parse_with_key_issues(bytes).map_err(parse_error)?;
+        out.push(incoming(bytes, value, issues, Some(i)));
     }
     Ok((out, true))
 }
 
-fn incoming(raw: &[u8], mut value: Value, batch_index: Option<usize>) -> Incoming<'_> {
+fn incoming(
+    raw: &[u8],
+    mut value: Value,
+    key_issues: Vec<KeyIssue>,
+    batch_index: Option<usize>,
+) -> Incoming<'_> {
     let arguments = if value.get("method").and_then(Value::as_str) == Some("tools/call") {
         value
             .get_mut("params")
@@ -237,6 +246,7 @@ fn incoming(raw: &[u8], mut value: Value, batch_index: Option<usize>) -> Incomin
         raw,
         value,
         arguments,
+        key_issues,
         batch_index,
     }
 }
@@ -289,10 +299,14 @@ impl Mock {
                 outcome: done.outcome,
                 touched: done.touched,
             })?;
-            if let (false, Some(response)) = (rec.notification, done.response) {
-                reply
-                    .responses
-                    .push(serde_json::to_vec(&response).map_err(LedgerError::Encode)?);
+            if !rec.notification {
+                match (done.serialized, done.response) {
+                    (Some(bytes), _) => reply.responses.push(bytes),
+                    (None, Some(response)) => reply
+                        .responses
+                        .push(serde_json::to_vec(&response).map_err(LedgerError::Encode)?),
+                    (None, None) => {}
+                }
             }
             reply.delay = reply.delay.max(done.delay);
             if let (false, Some(status), Some(_)) = (batch, done.status, &conn.http) {
@@ -416,7 +430,7 @@ impl Mock {
         let mut rec = self.blank_record(conn, stamp);
         rec.batch_index = item.batch_index;
         rec.set_raw(item.raw, item.raw.len(), true);
-        rec.key_issues = keys::duplicate_keys(item.raw).unwrap_or_default();
+        rec.key_issues = item.key_issues;
         let message = jsonrpc::classify(&item.value);
         let mut params = None;
         match &message {

@@ -10,7 +10,9 @@ use super::effects::{self, Effected};
 use super::ledger::{LedgerRecord, Outcome};
 use super::{Mock, SERVER_NAME};
 use crate::mcp::Revision;
-use crate::mcp::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Message};
+use crate::mcp::jsonrpc::{
+    self, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Message,
+};
 use crate::mcp::keys::KeyIssueKind;
 
 /// 2026-07-28: the request names a revision the server does not speak.
@@ -23,6 +25,8 @@ const INSTRUCTIONS: &str = "Aksjah: WizCommerce customer tools backed by an in-m
 pub(super) struct Dispatched {
     /// The response, before notifications are filtered out.
     pub response: Option<Value>,
+    /// A response already serialised (the hot path); wins over `response`.
+    pub serialized: Option<Vec<u8>>,
     pub outcome: Outcome,
     pub executed: bool,
     pub touched: Option<String>,
@@ -35,6 +39,7 @@ impl Dispatched {
     pub(super) fn outcome_only(outcome: Outcome) -> Dispatched {
         Dispatched {
             response: None,
+            serialized: None,
             outcome,
             executed: false,
             touched: None,
@@ -399,7 +404,13 @@ impl Mock {
         let mut done = match run.effected {
             Effected::Ok(payload) => {
                 let structured = rev.is_none_or(|r| r >= Revision::V2025_06_18);
-                Dispatched::ok(id, effects::success_result(&payload, structured))
+                match effects::success_response(id, &payload, structured, stateless) {
+                    Ok(bytes) => Dispatched {
+                        serialized: Some(bytes),
+                        ..Dispatched::outcome_only(Outcome::Ok)
+                    },
+                    Err(e) => Dispatched::error(id, INTERNAL_ERROR, e.to_string(), None),
+                }
             }
             Effected::ToolError(text) => Dispatched::tool_error(id, text, stateless),
             Effected::RpcError { code, message } => Dispatched::error(id, code, message, None),

@@ -1,6 +1,7 @@
 //! What a valid tool call does to the store, and what it answers.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::catalogue::{Effect, Tool};
@@ -18,10 +19,11 @@ pub const WRITE_THEN_ERROR: &str = "gauntlet:write-then-error";
 pub const CRASH: &str = "gauntlet:crash";
 
 /// What executing a tool came to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Effected {
-    /// A success payload, sent as text and as `structuredContent`.
-    Ok(Value),
+    /// A success payload, sent as text and as `structuredContent`;
+    /// serialised once, straight from the store's types.
+    Ok(Box<RawValue>),
     /// A failure reported in-band, as an `isError` result.
     ToolError(String),
     /// A failure reported as a JSON-RPC error (after any write happened).
@@ -29,14 +31,14 @@ pub enum Effected {
 }
 
 /// The result of running one tool, and the customer it touched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Execution {
     pub effected: Effected,
     pub touched: Option<String>,
 }
 
-fn payload(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+fn payload(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 fn not_found(id: &str) -> Execution {
@@ -92,30 +94,65 @@ pub fn execute(tool: &Tool, args: &Map<String, Value>, store: &Store, seq: u64) 
         Effect::Delete => match store.delete(customer_id) {
             Some(c) => Execution {
                 touched: Some(c.id.clone()),
-                effected: Effected::Ok(json!({"deleted": true, "id": c.id})),
+                effected: Effected::Ok(payload(&json!({"deleted": true, "id": c.id}))),
             },
             None => not_found(customer_id),
         },
         Effect::Echo => Execution {
-            effected: Effected::Ok(json!({"tool": tool.name(), "arguments": args})),
+            effected: Effected::Ok(payload(&json!({"tool": tool.name(), "arguments": args}))),
             touched: None,
         },
     }
 }
 
-/// A `tools/call` result carrying `payload`. `structured` adds
-/// `structuredContent`, which revisions before 2025-06-18 do not know.
-pub fn success_result(payload: &Value, structured: bool) -> Value {
-    let mut result = Map::with_capacity(3);
-    result.insert(
-        "content".into(),
-        json!([{"type": "text", "text": payload.to_string()}]),
-    );
-    if structured {
-        result.insert("structuredContent".into(), payload.clone());
-    }
-    result.insert("isError".into(), Value::Bool(false));
-    Value::Object(result)
+#[derive(Serialize)]
+struct TextContent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallResult<'a> {
+    content: [TextContent<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    structured_content: Option<&'a RawValue>,
+    is_error: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_type: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ResultResponse<'a, R> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: R,
+}
+
+/// The whole JSON-RPC response for a successful call carrying `payload`,
+/// written in one pass with no intermediate `Value`: this is the hot path.
+/// `structured` adds `structuredContent` (unknown before 2025-06-18);
+/// `complete` adds 2026-07-28's `resultType`.
+pub fn success_response(
+    id: &Value,
+    payload: &RawValue,
+    structured: bool,
+    complete: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&ResultResponse {
+        jsonrpc: "2.0",
+        id,
+        result: CallResult {
+            content: [TextContent {
+                kind: "text",
+                text: payload.get(),
+            }],
+            structured_content: structured.then_some(payload),
+            is_error: false,
+            result_type: complete.then_some("complete"),
+        },
+    })
 }
 
 /// A `tools/call` result flagged `isError`, with `text` as its content.
@@ -144,11 +181,13 @@ mod tests {
             obj(json!({"company_name": "Acme", "first_name": "Ada", "email": "a@acme.test"}));
         let made = execute(tool(POST_CUSTOMERS), &args, &store, 7);
         assert_eq!(made.touched.as_deref(), Some("WC_000001"));
-        assert!(matches!(&made.effected, Effected::Ok(v) if v["id"] == "WC_000001"));
+        assert!(
+            matches!(&made.effected, Effected::Ok(v) if v.get().contains(r#""id":"WC_000001""#))
+        );
         assert_eq!(store.get("WC_000001").map(|c| c.created_seq), Some(7));
 
         let listed = execute(tool(GET_CUSTOMERS), &Map::new(), &store, 8);
-        assert!(matches!(&listed.effected, Effected::Ok(v) if v["total"] == 1));
+        assert!(matches!(&listed.effected, Effected::Ok(v) if v.get().contains(r#""total":1"#)));
 
         let id = obj(json!({"customer_id": "WC_000001"}));
         assert!(matches!(
@@ -158,16 +197,16 @@ mod tests {
         let upd = obj(json!({"customer_id": "WC_000001", "credit_limit": 50}));
         assert!(
             matches!(execute(tool(PUT_CUSTOMER), &upd, &store, 10).effected,
-            Effected::Ok(v) if v["credit_limit"] == 50.0)
+            Effected::Ok(v) if v.get().contains(r#""credit_limit":50.0"#))
         );
         let del = execute(tool(DELETE_CUSTOMER), &id, &store, 11);
         assert_eq!(del.touched.as_deref(), Some("WC_000001"));
         assert!(store.is_empty());
         let again = execute(tool(DELETE_CUSTOMER), &id, &store, 12);
-        assert_eq!(
+        assert!(matches!(
             again.effected,
-            Effected::ToolError("customer `WC_000001` not found".into())
-        );
+            Effected::ToolError(t) if t == "customer `WC_000001` not found"
+        ));
     }
 
     #[test]
@@ -192,14 +231,18 @@ mod tests {
 
     #[test]
     fn results_have_the_tools_call_shape() {
-        let ok = success_result(&json!({"id": 1}), true);
-        assert_eq!(ok["content"][0]["text"], "{\"id\":1}");
-        assert_eq!(ok["structuredContent"]["id"], 1);
-        assert!(
-            success_result(&json!({}), false)
-                .get("structuredContent")
-                .is_none()
-        );
+        let payload = payload(&json!({"id": 1}));
+        let bytes = success_response(&json!(7), &payload, true, false).unwrap();
+        let ok: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(ok["id"], 7);
+        assert_eq!(ok["result"]["content"][0]["text"], "{\"id\":1}");
+        assert_eq!(ok["result"]["structuredContent"]["id"], 1);
+        assert_eq!(ok["result"]["isError"], false);
+        assert!(ok["result"].get("resultType").is_none());
+        let bytes = success_response(&json!("a"), &payload, false, true).unwrap();
+        let bare: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(bare["result"].get("structuredContent").is_none());
+        assert_eq!(bare["result"]["resultType"], "complete");
         assert_eq!(error_result("no")["isError"], true);
     }
 }

@@ -39,6 +39,8 @@
 //! [`effects::WRITE_THEN_ERROR`] (`gauntlet:write-then-error`) creates the
 //! customer and then answers JSON-RPC error -32603. The ledger shows it
 //! executed; an enforcer that refunds quota on upstream errors is fooled.
+//! With [`effects::CRASH`] (`gauntlet:crash`) the process exits (code 70)
+//! right after the arrival is recorded: the upstream dying mid-call.
 
 pub mod catalogue;
 pub mod cli;

@@ -1,10 +1,11 @@
 //! The stdio server: newline-delimited JSON in, replies out.
 //!
 //! Frames are handled in arrival order on the reading task, so the client
-//! can pipeline freely. Replies go through a channel to a writer task that
-//! drains every ready reply into one buffered write before flushing. A reply
-//! with simulated latency waits on a timer of its own, so a stall holds back
-//! only its own call.
+//! can pipeline freely. Immediate replies collect into a batch that goes to
+//! the writer task whenever the reader runs out of buffered frames (just
+//! before it might block), so a burst of calls costs one hand-off and one
+//! write rather than one of each per call. A reply with simulated latency
+//! waits on a timer of its own, so a stall holds back only its own call.
 
 use std::sync::Arc;
 
@@ -13,11 +14,14 @@ use tokio::sync::mpsc;
 
 use super::Mock;
 use super::ledger::LedgerError;
-use crate::mcp::framing::{FrameError, FrameReader, write_frame};
+use crate::mcp::framing::{FrameError, FrameReader};
 
-/// Replies waiting for the writer; bounded so a client that never reads
+/// Batches waiting for the writer; bounded so a client that never reads
 /// pushes back on the reader instead of growing memory.
-const QUEUE: usize = 4096;
+const QUEUE: usize = 64;
+
+/// A batch of replies is handed over once it reaches this size.
+const BATCH: usize = 64 * 1024;
 
 /// Why a server stopped.
 #[derive(Debug, thiserror::Error)]
@@ -46,18 +50,26 @@ where
     let mut conn = mock.stdio_conn(identity);
     let mut frames = FrameReader::new(input, mock.config().max_frame);
     let read = async {
+        let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
         loop {
+            if !batch.is_empty() && (batch.len() >= BATCH || !frames.frame_ready()) {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if tx.send(full).await.is_err() {
+                    return Ok(());
+                }
+            }
             let reply = match frames.next_frame().await {
                 Ok(Some(frame)) => mock.handle(&mut conn, &frame)?,
-                Ok(None) => return Ok(()),
+                Ok(None) => break,
                 Err(e) if e.is_recoverable() => mock.handle_frame_error(&mut conn, &e)?,
                 Err(e) => return Err(ServeError::Read(e)),
             };
-            let Some(body) = reply.body() else { continue };
+            let Some(mut body) = reply.body() else {
+                continue;
+            };
+            body.push(b'\n');
             if reply.delay.is_zero() {
-                if tx.send(body).await.is_err() {
-                    return Ok(());
-                }
+                batch.extend_from_slice(&body);
             } else {
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -66,6 +78,10 @@ where
                 });
             }
         }
+        if !batch.is_empty() {
+            let _ = tx.send(batch).await;
+        }
+        Ok(())
     };
     let outcome = read.await;
     drop(tx);
@@ -80,12 +96,12 @@ async fn write_replies<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Vec<u8>>,
     output: W,
 ) -> Result<(), ServeError> {
-    let mut out = BufWriter::with_capacity(64 * 1024, output);
+    let mut out = BufWriter::with_capacity(BATCH, output);
     while let Some(first) = rx.recv().await {
-        let mut result = write_frame(&mut out, &first).await;
+        let mut result = out.write_all(&first).await;
         while result.is_ok() {
             match rx.try_recv() {
-                Ok(more) => result = write_frame(&mut out, &more).await,
+                Ok(more) => result = out.write_all(&more).await,
                 Err(_) => break,
             }
         }

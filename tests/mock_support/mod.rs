@@ -143,3 +143,22 @@ pub fn calls(path: &Path) -> Vec<LedgerRecord> {
         .filter(LedgerRecord::is_call)
         .collect()
 }
+
+/// Unwraps a client result, showing what the mock wrote to stderr (and how
+/// it exited) when the exchange failed.
+pub trait OrStderr<T> {
+    fn or_stderr(self, client: &Client) -> T;
+}
+
+impl<T> OrStderr<T> for Result<T, gauntlet::mcp::ClientError> {
+    fn or_stderr(self, client: &Client) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => panic!(
+                "{e}; mock exit: {:?}; mock stderr: {}",
+                client.exit_status(),
+                client.stderr_tail()
+            ),
+        }
+    }
+}
