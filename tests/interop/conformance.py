@@ -103,7 +103,9 @@ def run_suite(args, work: Path, url: str) -> tuple[dict, str | None]:
     return results, None
 
 
-def judge(label: str, url: str, results: dict, expected: dict[str, str]) -> tuple[int, int, list[str]]:
+def judge(
+    label: str, url: str, results: dict, expected: dict[str, str]
+) -> tuple[int, int, list[str]]:
     """Prints one pass's outcome; returns (matched, mismatched, problems)."""
     passed, failed_expected, unexpected, stale = [], [], [], []
     for scenario, checks in sorted(results.items()):
@@ -120,19 +122,33 @@ def judge(label: str, url: str, results: dict, expected: dict[str, str]) -> tupl
 
     print(f"conformance [{label}] against {url}: {len(results)} scenarios")
     for scenario in passed:
-        print(f"  pass      {scenario}" + ("   <- listed as expected failure" if scenario in stale else ""))
+        print(
+            f"  pass      {scenario}"
+            + ("   <- listed as expected failure" if scenario in stale else "")
+        )
     for scenario in failed_expected:
         print(f"  expected  {scenario}   ({expected[scenario]})")
     for scenario, bad in unexpected:
         print(f"  FAIL      {scenario}")
         for c in bad:
-            print(f"              {c.get('status')} {c.get('name')}: {c.get('errorMessage') or c.get('description')}")
+            print(
+                f"              {c.get('status')} {c.get('name')}: {c.get('errorMessage') or c.get('description')}"
+            )
     problems = [f"[{label}] `{s}` passes now: remove it from {EXPECTED.name}" for s in stale]
-    problems += [f"[{label}] `{s}` is listed in {EXPECTED.name} but the suite has no such scenario" for s in missing]
+    problems += [
+        f"[{label}] `{s}` is listed in {EXPECTED.name} but the suite has no such scenario"
+        for s in missing
+    ]
     if unexpected:
         problems.append(f"[{label}] {len(unexpected)} scenario(s) failed that are not expected to")
-    print(f"conformance [{label}]: {len(passed) - len(stale)} passed, {len(failed_expected)} failed as expected")
-    return len(passed) - len(stale) + len(failed_expected), len(unexpected) + len(stale) + len(missing), problems
+    print(
+        f"conformance [{label}]: {len(passed) - len(stale)} passed, {len(failed_expected)} failed as expected"
+    )
+    return (
+        len(passed) - len(stale) + len(failed_expected),
+        len(unexpected) + len(stale) + len(missing),
+        problems,
+    )
 
 
 def main() -> int:
@@ -160,7 +176,9 @@ def main() -> int:
         if extra is None:
             url = args.url
         else:
-            proc, url = start_mock(os.path.abspath(args.gauntlet), str(work / "ledger.jsonl"), extra)
+            proc, url = start_mock(
+                os.path.abspath(args.gauntlet), str(work / "ledger.jsonl"), extra
+            )
         try:
             results, problem = run_suite(args, work, url)
         finally:

@@ -69,7 +69,9 @@ def read_ledger(path: str) -> list[dict]:
             entry = json.loads(line)
             key = (entry.get("instance", ""), entry["seq"])
             if entry.get("kind", "arrival") == "outcome":
-                expect(key in records, f"ledger line {n} concludes message {key} that never arrived")
+                expect(
+                    key in records, f"ledger line {n} concludes message {key} that never arrived"
+                )
                 records[key].update({k: v for k, v in entry.items() if k != "kind"})
             else:
                 records[key] = dict(entry)
@@ -107,14 +109,22 @@ async def exercise(client: Client) -> str:
     expect(not result.is_error, f"call returned isError: {result.content}")
     text = " ".join(getattr(c, "text", "") for c in result.content)
     structured = json.dumps(result.structured_content or {})
-    expect("WC_" in text + structured, f"no customer id (WC_...) in the reply: {text!r} {structured}")
+    expect(
+        "WC_" in text + structured, f"no customer id (WC_...) in the reply: {text!r} {structured}"
+    )
     return text
 
 
 @asynccontextmanager
 async def http_mock(gauntlet: str, ledger: str, extra: list[str]):
     proc = await asyncio.create_subprocess_exec(
-        gauntlet, "mock", "--http", "127.0.0.1:0", "--ledger", ledger, *extra,
+        gauntlet,
+        "mock",
+        "--http",
+        "127.0.0.1:0",
+        "--ledger",
+        ledger,
+        *extra,
         stdout=subprocess.PIPE,
     )
     try:
@@ -157,8 +167,21 @@ async def run_fastmcp_check(gauntlet: str) -> str:
         ledger = os.path.join(tmp, "ledger.jsonl")
         server = StdioServerParameters(
             command=sys.executable,
-            args=[FASTMCP_PROXY, "--rate", "0.0001", "--burst", "5", "--disable", DELETE,
-                  "--", gauntlet, "mock", "--stdio", "--ledger", ledger],
+            args=[
+                FASTMCP_PROXY,
+                "--rate",
+                "0.0001",
+                "--burst",
+                "5",
+                "--disable",
+                DELETE,
+                "--",
+                gauntlet,
+                "mock",
+                "--stdio",
+                "--ledger",
+                ledger,
+            ],
         )
         admitted = refused = 0
         async with Client(server, mode="legacy", read_timeout_seconds=TIMEOUT) as client:
