@@ -28,6 +28,8 @@ enum Command {
     Enforce(gauntlet::enforcer::cli::EnforceArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
+    /// Measure an enforcer's decision latency under load, against the bare mock.
+    Bench(gauntlet::load::cli::BenchArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -45,6 +47,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Bench(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::load::cli::main(args)),
             Err(code) => code,
         },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(

@@ -10,4 +10,7 @@ pub struct RunReport {
     pub info: Option<RunInfo>,
     pub scenarios: Vec<ScenarioReport>,
     pub summary: RunSummary,
+    /// A load bench's figures, when the report carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bench: Option<crate::load::BenchReport>,
 }

@@ -66,6 +66,7 @@ impl Collector {
             info: self.info.clone(),
             scenarios: self.scenarios.clone(),
             summary: self.summary.clone().unwrap_or_default(),
+            bench: None,
         }
     }
 }

@@ -56,6 +56,18 @@ impl Arena {
         target: &TargetSpec,
         spec: &ArenaSpec<'_>,
     ) -> Result<Arena, TargetError> {
+        Arena::with_mock_args(cfg, target, spec, &[]).await
+    }
+
+    /// Like [`Arena::new`], with extra switches for every mock it starts
+    /// (`--latency`, `--stall-every`, ...): the load bench shapes the
+    /// upstream this way.
+    pub async fn with_mock_args(
+        cfg: &HarnessConfig,
+        target: &TargetSpec,
+        spec: &ArenaSpec<'_>,
+        mock_extra: &[String],
+    ) -> Result<Arena, TargetError> {
         let workdir = tempfile::Builder::new()
             .prefix("gauntlet-")
             .tempdir()
@@ -76,6 +88,7 @@ impl Arena {
         };
         let ledger_arg = ["--ledger".to_string(), ledger.display().to_string()];
         let strict: &[&str] = if spec.strict_mock { &["--strict"] } else { &[] };
+        mock_args.extend(mock_extra.iter().cloned());
 
         let (template, transport) = match target {
             TargetSpec::None => (None, cfg.transport),
