@@ -68,6 +68,9 @@ pub struct BenchArgs {
     /// How long a stall lasts, in milliseconds.
     #[arg(long, value_name = "MS", requires = "stall_every")]
     pub stall_ms: Option<u64>,
+    /// Keep each phase's work folder (ledger, audit log) under this folder.
+    #[arg(long, value_name = "DIR")]
+    pub keep_workdirs: Option<PathBuf>,
     /// Write bench.json, report.txt and the interval logs here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -87,7 +90,8 @@ impl BenchArgs {
     /// The bench these switches describe.
     pub fn config(&self) -> Result<BenchConfig, String> {
         let target = self.target.spec()?;
-        let harness = self.target.harness()?;
+        let mut harness = self.target.harness()?;
+        harness.keep_workdirs = self.keep_workdirs.clone();
         let (policy, policy_label) = match &self.policy {
             Some(path) => (
                 crate::policy::load_file(path).map_err(|e| e.to_string())?,

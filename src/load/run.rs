@@ -194,7 +194,9 @@ async fn phase(
     let recorded = recorder.finish(finished);
     drop(sessions);
     let dead = arena.dead_server();
-    arena.finish(None).await?;
+    // Kept (under the harness's keep folder, if any) so the ledger can be
+    // checked against what the bench says it sent.
+    arena.finish(Some(name)).await?;
     if let Some(dead) = dead {
         return Err(LoadError::Config(format!(
             "a server died during the bench: {dead}"
