@@ -58,32 +58,37 @@ async fn the_correction_charges_a_stall_to_every_call_it_held_up() {
     cfg.mock_args = ["--stall-every", "500", "--stall-ms", "50"]
         .map(String::from)
         .to_vec();
-    cfg.duration = Duration::from_secs(3);
+    // Bounded by count (four stalls' worth), with time as the backstop.
+    cfg.duration = Duration::from_secs(20);
+    cfg.max_calls = Some(2000);
 
     let closed = bench(&cfg).await.target;
     let stall_us = 50_000.0;
     assert!(
-        closed.allowed.calls >= 1000,
+        closed.allowed.calls >= 1500,
         "the closed loop must cross a few stalls: {closed:?}"
     );
+    // The stalls happened: the closed loop saw them, one call each.
     assert!(closed.allowed.corrected.max_us >= stall_us, "{closed:?}");
-    assert!(
-        closed.allowed.corrected.p99_us < stall_us,
-        "the closed loop's p99 should hide the stall: {:?}",
-        closed.allowed.corrected
-    );
 
     // Half the closed loop's pace: the target keeps up between stalls.
-    let rate = (closed.achieved_rate / 2.0).max(100.0);
+    // At least 200/s, so a stall holds up more than 1 % of the calls.
+    let rate = (closed.achieved_rate / 2.0).max(200.0);
     cfg.schedule = Schedule::Open { rate };
     let open = bench(&cfg).await.target;
-    assert!(open.allowed.calls >= 500, "{open:?}");
+    assert!(open.allowed.calls >= 1500, "{open:?}");
     let (corrected, uncorrected) = (open.allowed.corrected, open.allowed.uncorrected);
     assert!(
         corrected.p99_us >= 10.0 * uncorrected.p99_us,
         "corrected {corrected:?} vs uncorrected {uncorrected:?} at {rate}/s"
     );
-    assert!(corrected.p99_us >= 10.0 * closed.allowed.corrected.p99_us);
+    // The hiding effect: the closed loop's p99 misses what the open loop
+    // shows, though both met the same stalls.
+    assert!(
+        corrected.p99_us >= 10.0 * closed.allowed.corrected.p99_us,
+        "open {corrected:?} vs closed {:?}",
+        closed.allowed.corrected
+    );
 }
 
 fn check_honest(phase: &PhaseReport, dir: &Path, through_enforcer: bool) {

@@ -100,6 +100,8 @@ pub struct Recorder {
     pub completed: u64,
     /// Calls that count toward the figures (due after the warm-up).
     pub measured: u64,
+    /// When the last measured call ended.
+    last_done: Option<Instant>,
     transport: u64,
     timeout: u64,
     interval_start: Instant,
@@ -136,6 +138,7 @@ impl Recorder {
             all,
             completed: 0,
             measured: 0,
+            last_done: None,
             transport: 0,
             timeout: 0,
             interval_start: start,
@@ -157,6 +160,7 @@ impl Recorder {
             return tick;
         }
         self.measured += 1;
+        self.last_done = Some(self.last_done.map_or(s.done, |t| t.max(s.done)));
         let c = &mut self.classes[s.class.index()];
         match s.outcome {
             Outcome::Transport => self.transport += 1,
@@ -219,6 +223,7 @@ impl Recorder {
         let allowed = &self.classes[Class::Allowed.index()];
         let denied = &self.classes[Class::Denied.index()];
         Recorded {
+            last_done: self.last_done,
             completed: self.completed,
             measured: self.measured,
             allowed: class(allowed),
@@ -237,6 +242,7 @@ impl Recorder {
 
 /// A finished phase's counts.
 pub struct Recorded {
+    pub last_done: Option<Instant>,
     pub completed: u64,
     pub measured: u64,
     pub allowed: ClassStats,

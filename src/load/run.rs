@@ -204,7 +204,15 @@ async fn phase(
     }
 
     let sent = shared.sent.load(Ordering::Relaxed);
-    let measured_s = cfg.duration.as_secs_f64();
+    // A run cut short (--max-calls, Ctrl-C) measured only until its last
+    // answer.
+    let measured_s = recorded
+        .last_done
+        .map_or(cfg.duration, |t| {
+            t.min(end).saturating_duration_since(measure_from)
+        })
+        .as_secs_f64()
+        .max(1e-6);
     let offered = cfg.schedule.offered();
     let due_total = offered.map_or(sent, |rate| {
         let due = ((end - start).as_secs_f64() * rate).ceil() as u64;
@@ -252,11 +260,21 @@ async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sa
         }
         let due = match shared.schedule.due(shared.start, i) {
             Some(due) => {
-                if due >= shared.end || Instant::now() >= shared.hard_stop {
+                let now = Instant::now();
+                if due >= shared.end || now >= shared.hard_stop {
                     break;
                 }
-                tokio::time::sleep_until(due.into()).await;
-                due
+                if due > now {
+                    // The lane was idle when the call fell due; the timer
+                    // wakes it up to a millisecond late, and that lateness
+                    // is the generator's, not the target's. Lateness from
+                    // a lane held up by earlier calls is the target's and
+                    // is charged from the due time below.
+                    tokio::time::sleep_until(due.into()).await;
+                    Instant::now()
+                } else {
+                    due
+                }
             }
             None => {
                 let now = Instant::now();

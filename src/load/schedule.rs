@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {
     /// Call `i` is due at `start + i / rate`, whether or not earlier calls
-    /// have come back: latency is measured from that due time, so a stall
-    /// is charged to every call it held up (coordinated-omission
-    /// correction, as wrk2 does).
+    /// have come back. A call that finds every lane busy at its due time
+    /// has its latency measured from that due time, so a stall is charged
+    /// to every call it held up (coordinated-omission correction, as wrk2
+    /// does); a call that finds a lane idle is measured from its send, so
+    /// the timer's own wake-up slack is not charged to the target.
     Open { rate: f64 },
     /// A call is sent as soon as a lane is free; its due time is its send
     /// time. This is what hides a stall.
