@@ -106,8 +106,11 @@ impl BenchArgs {
         if self.duration + self.warmup > MAX_DURATION {
             return Err("a bench may last 24h at most".into());
         }
-        let http = harness.transport == Transport::Http
-            || matches!(target, crate::target::TargetSpec::Url { .. });
+        // A URL target speaks HTTP, and so must its baseline.
+        if matches!(target, crate::target::TargetSpec::Url { .. }) {
+            harness.transport = Transport::Http;
+        }
+        let http = harness.transport == Transport::Http;
         let schedule = match (self.rate, self.concurrency) {
             (Some(rate), _) => Schedule::Open { rate },
             (None, Some(_)) => Schedule::Closed,
@@ -203,7 +206,29 @@ pub async fn main(args: BenchArgs) -> ExitCode {
 }
 
 async fn run(args: BenchArgs) -> Result<u8, String> {
-    let cfg = args.config()?;
+    let mut cfg = args.config()?;
+    // An already-running enforcer forwards to a mock the bench serves.
+    let _mock_guard = match &cfg.target {
+        crate::target::TargetSpec::Url { mock_http, .. } => {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let ledger = dir.path().join("ledger.jsonl");
+            let mut words = vec![
+                cfg.harness.exe.display().to_string(),
+                "mock".into(),
+                "--http".into(),
+                mock_http.clone(),
+                "--ledger".into(),
+                ledger.display().to_string(),
+            ];
+            words.extend(cfg.mock_args.iter().cloned());
+            let server = crate::target::start_server(&words, cfg.harness.timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            cfg.harness.shared_ledger = Some(ledger);
+            Some((server, dir))
+        }
+        _ => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
