@@ -196,7 +196,7 @@ async fn phase(
     let dead = arena.dead_server();
     // Kept (under the harness's keep folder, if any) so the ledger can be
     // checked against what the bench says it sent.
-    arena.finish(Some(name)).await?;
+    arena.finish_unread(Some(name)).await?;
     if let Some(dead) = dead {
         return Err(LoadError::Config(format!(
             "a server died during the bench: {dead}"

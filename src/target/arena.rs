@@ -249,7 +249,17 @@ impl Arena {
 
     /// Closes every session and stops every server; keeps the folder if the
     /// harness was asked to.
-    pub async fn finish(mut self, keep_as: Option<&str>) -> Result<(), TargetError> {
+    pub async fn finish(self, keep_as: Option<&str>) -> Result<(), TargetError> {
+        self.finish_with(keep_as, true).await
+    }
+
+    /// Like [`Arena::finish`], without reading the ledger's last lines: a
+    /// load bench's ledger holds millions of records nobody here needs.
+    pub async fn finish_unread(self, keep_as: Option<&str>) -> Result<(), TargetError> {
+        self.finish_with(keep_as, false).await
+    }
+
+    async fn finish_with(mut self, keep_as: Option<&str>, read: bool) -> Result<(), TargetError> {
         // Close every session at once: each may wait a moment for its
         // process to exit, and those waits should not add up.
         let closing = self
@@ -262,7 +272,9 @@ impl Arena {
             server.stop().await;
         }
         // The last outcome lines may land while sessions close.
-        let _ = self.tail.poll();
+        if read {
+            let _ = self.tail.poll();
+        }
         if let (Some(root), Some(name)) = (&self.cfg.keep_workdirs, keep_as) {
             let dest = root.join(name);
             let _ = std::fs::create_dir_all(root);
