@@ -37,6 +37,8 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Measure an enforcer's decision latency under load, against the bare mock.
+    Bench(gauntlet::load::cli::BenchArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -54,6 +56,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Bench(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::load::cli::main(args)),
             Err(code) => code,
         },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(

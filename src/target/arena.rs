@@ -56,6 +56,18 @@ impl Arena {
         target: &TargetSpec,
         spec: &ArenaSpec<'_>,
     ) -> Result<Arena, TargetError> {
+        Arena::with_mock_args(cfg, target, spec, &[]).await
+    }
+
+    /// Like [`Arena::new`], with extra switches for every mock it starts
+    /// (`--latency`, `--stall-every`, ...): the load bench shapes the
+    /// upstream this way.
+    pub async fn with_mock_args(
+        cfg: &HarnessConfig,
+        target: &TargetSpec,
+        spec: &ArenaSpec<'_>,
+        mock_extra: &[String],
+    ) -> Result<Arena, TargetError> {
         let workdir = tempfile::Builder::new()
             .prefix("gauntlet-")
             .tempdir()
@@ -76,6 +88,7 @@ impl Arena {
         };
         let ledger_arg = ["--ledger".to_string(), ledger.display().to_string()];
         let strict: &[&str] = if spec.strict_mock { &["--strict"] } else { &[] };
+        mock_args.extend(mock_extra.iter().cloned());
 
         let (template, transport) = match target {
             TargetSpec::None => (None, cfg.transport),
@@ -237,7 +250,17 @@ impl Arena {
 
     /// Closes every session and stops every server; keeps the folder if the
     /// harness was asked to.
-    pub async fn finish(mut self, keep_as: Option<&str>) -> Result<(), TargetError> {
+    pub async fn finish(self, keep_as: Option<&str>) -> Result<(), TargetError> {
+        self.finish_with(keep_as, true).await
+    }
+
+    /// Like [`Arena::finish`], without reading the ledger's last lines: a
+    /// load bench's ledger holds millions of records nobody here needs.
+    pub async fn finish_unread(self, keep_as: Option<&str>) -> Result<(), TargetError> {
+        self.finish_with(keep_as, false).await
+    }
+
+    async fn finish_with(mut self, keep_as: Option<&str>, read: bool) -> Result<(), TargetError> {
         // Close every session at once: each may wait a moment for its
         // process to exit, and those waits should not add up.
         let closing = self
@@ -250,7 +273,9 @@ impl Arena {
             server.stop().await;
         }
         // The last outcome lines may land while sessions close.
-        let _ = self.tail.poll();
+        if read {
+            let _ = self.tail.poll();
+        }
         if let (Some(root), Some(name)) = (&self.cfg.keep_workdirs, keep_as) {
             let dest = root.join(name);
             let _ = std::fs::create_dir_all(root);
