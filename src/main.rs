@@ -28,6 +28,8 @@ enum Command {
     Enforce(gauntlet::enforcer::cli::EnforceArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
+    /// Fuzz an enforcer with call sequences drawn against the policy model.
+    Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -45,6 +47,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Fuzz(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::run::fuzz::cli::main(args)),
             Err(code) => code,
         },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod events;
 pub mod exec;
+pub mod fuzz;
 
 use std::path::PathBuf;
 use std::time::Instant;
