@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use super::{BUNDLED_POLICIES, Budget, FuzzConfig, FuzzSummary, Progress, check_word};
 use crate::generate::frames::Mutation;
 use crate::generate::names::Variant;
+use crate::oracle::Check;
 use crate::policy::Op;
 use crate::run::cli::TargetArgs;
 
@@ -40,6 +41,10 @@ pub struct FuzzArgs {
     /// Steps per case, at most.
     #[arg(long, default_value_t = 6)]
     pub max_steps: usize,
+    /// Do not report findings of these checks (e.g. `hung`), so a target's
+    /// known problem does not hide the rest.
+    #[arg(long, value_parser = super::parse_check)]
+    pub ignore: Vec<Check>,
 }
 
 /// Runs `gauntlet fuzz`: 0 when nothing was found, 1 with findings, 2 when
@@ -87,6 +92,7 @@ pub fn config(args: &FuzzArgs) -> Result<FuzzConfig, String> {
         max_findings: args.max_findings.max(1),
         jobs: args.jobs.max(1),
         max_steps: args.max_steps.max(1),
+        ignore: args.ignore.clone(),
     })
 }
 
