@@ -66,10 +66,11 @@ fn config(target: TargetSpec, save: Option<PathBuf>, budget: Budget) -> FuzzConf
         save,
         max_findings: 1,
         jobs: 2,
-        max_steps: 6,
+        max_steps: 4,
         // A flaw shows as a leak, an overrun, a spoof or an over-block; a
         // slow reply under a loaded machine is not what is sought here.
         ignore: vec![Check::Hung, Check::Crashed],
+        shrink_time: Duration::from_secs(6),
     }
 }
 
@@ -125,7 +126,11 @@ async fn fuzzing_alone_catches_every_flaw_and_saves_replayable_findings() {
                 missed.push(flaw);
                 continue;
             };
-            let words: Vec<String> = found.checks.iter().map(|c| check_word(*c).to_owned()).collect();
+            let words: Vec<String> = found
+                .checks
+                .iter()
+                .map(|c| check_word(*c).to_owned())
+                .collect();
             report.push(format!(
                 "{flaw}: case {} -> {} in {:.1} s",
                 found.case,
@@ -150,7 +155,11 @@ async fn fuzzing_alone_catches_every_flaw_and_saves_replayable_findings() {
         }
     }
     eprintln!("{}", report.join("\n"));
-    assert!(missed.is_empty(), "missed: {missed:?}\nfound:\n{}", report.join("\n"));
+    assert!(
+        missed.is_empty(),
+        "missed: {missed:?}\nfound:\n{}",
+        report.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,13 +171,13 @@ pub fn step(model: &Model, genome: &[u32], index: usize, http: bool) -> StepDraf
     let n = g.next(10_000) as u64 + index as u64 * 10_000;
     let mut args = crate::generate::valid(&tool.schema, n);
     let roll = g.next(100);
-    let kind = if roll < 40 {
+    let kind = if roll < 25 {
         tags.insert(format!("tool:{}", tool.name));
         DraftKind::Call {
             name: tool.name.clone(),
             args,
         }
-    } else if roll < 65 && !(tool.conditions.is_empty() && tool.increments.is_empty()) {
+    } else if roll < 58 && !(tool.conditions.is_empty() && tool.increments.is_empty()) {
         let c = g.next(tool.conditions.len() + tool.increments.len());
         let (path, full, op, values) = match tool.conditions.get(c) {
             Some((p, f, op, v)) => (p.clone(), f.clone(), *op, v.clone()),
@@ -200,14 +200,14 @@ pub fn step(model: &Model, genome: &[u32], index: usize, http: bool) -> StepDraf
             name: tool.name.clone(),
             args,
         }
-    } else if roll < 78 {
+    } else if roll < 72 {
         let v = Variant::ALL[g.next(Variant::ALL.len())];
         tags.insert(format!("variant:{}", v.as_str()));
         DraftKind::Call {
             name: names::variant(&tool.name, v, g.next(64)),
             args,
         }
-    } else if roll < 92 {
+    } else if roll < 93 {
         let kinds: Vec<Mutation> = Mutation::ALL
             .into_iter()
             .filter(|m| http || *m != Mutation::HeaderMismatch)
@@ -278,7 +278,9 @@ pub fn step(model: &Model, genome: &[u32], index: usize, http: bool) -> StepDraf
             _ => {}
         }
     }
-    match g.next(6) {
+    // Every extra session is a process of the target to start: rotations
+    // are kept rare so a slow target still gets many cases.
+    match g.next(10) {
         0 => s.identity = Some(IDENTITIES[1 + g.next(2)].into()),
         1 => {
             s.identities = IDENTITIES.iter().map(|i| (*i).to_owned()).collect();
@@ -286,13 +288,26 @@ pub fn step(model: &Model, genome: &[u32], index: usize, http: bool) -> StepDraf
         }
         _ => {}
     }
-    match g.next(6) {
+    match g.next(10) {
         0 if !s.pipeline => {
             s.sessions = 2 + g.next(2) as u32;
             s.tags.insert("session:rotate".into());
         }
-        1 => s.session = Some("second".into()),
+        1 | 2 => s.session = Some("second".into()),
         _ => {}
+    }
+    // A flood: hundreds of sends on one session, to load the target and
+    // race its counters.
+    if calls_tool && g.next(8) == 0 {
+        s.repeat = 200 + g.next(800) as u32;
+        s.concurrency = 1;
+        s.pipeline = !http;
+        if http {
+            s.concurrency = 32;
+        }
+        s.sessions = 0;
+        s.identities.clear();
+        s.tags.insert("shape:flood".into());
     }
     if g.next(12) == 0 {
         s.delay_ms = 10 + g.next(40) as u64;

@@ -39,12 +39,15 @@ pub struct FuzzArgs {
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
     /// Steps per case, at most.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 4)]
     pub max_steps: usize,
     /// Do not report findings of these checks (e.g. `hung`), so a target's
     /// known problem does not hide the rest.
     #[arg(long, value_parser = super::parse_check)]
     pub ignore: Vec<Check>,
+    /// How long shrinking one finding may take.
+    #[arg(long, default_value = "10s", value_parser = crate::run::cli::parse_duration)]
+    pub shrink_time: std::time::Duration,
 }
 
 /// Runs `gauntlet fuzz`: 0 when nothing was found, 1 with findings, 2 when
@@ -93,6 +96,7 @@ pub fn config(args: &FuzzArgs) -> Result<FuzzConfig, String> {
         jobs: args.jobs.max(1),
         max_steps: args.max_steps.max(1),
         ignore: args.ignore.clone(),
+        shrink_time: args.shrink_time,
     })
 }
 

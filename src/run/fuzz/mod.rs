@@ -74,6 +74,8 @@ pub struct FuzzConfig {
     /// Checks not reported: a target's known problems (say, `hung` on a
     /// frame it never answers) would otherwise mask everything else.
     pub ignore: Vec<Check>,
+    /// How long shrinking one finding may take; it keeps the best so far.
+    pub shrink_time: Duration,
 }
 
 /// What a campaign could not do at all.

@@ -1,6 +1,6 @@
 //! Shrinking a failing case: drop steps, then cut repeats and shapes, for as
 //! long as the case still fails with one of the same checks. Each try is a
-//! full run, so the number of tries is bounded.
+//! full run, so the number of tries and their time are bounded.
 
 use crate::oracle::{Check, Finding};
 
@@ -61,15 +61,17 @@ pub(crate) async fn shrink(
     checks: &[Check],
     mut findings: Vec<Finding>,
 ) -> Result<(CaseDraft, Vec<Finding>), FuzzError> {
+    let started = std::time::Instant::now();
+    let limit = bench.cfg.shrink_time;
     let mut tries = 0;
     let still_fails = |f: &[Finding]| f.iter().any(|x| checks.contains(&x.check));
     // Pass 1: drop whole steps, latest first, until no single drop keeps the
     // failure (a 1-minimal sequence).
     let mut progress = true;
-    while progress && tries < MAX_TRIES {
+    while progress && tries < MAX_TRIES && started.elapsed() < limit {
         progress = false;
         let mut i = best.steps.len();
-        while i > 0 && tries < MAX_TRIES && best.steps.len() > 1 {
+        while i > 0 && tries < MAX_TRIES && started.elapsed() < limit && best.steps.len() > 1 {
             i -= 1;
             let mut cand = best.clone();
             cand.steps.remove(i);
@@ -84,10 +86,10 @@ pub(crate) async fn shrink(
     }
     // Pass 2: simplify each remaining step in place.
     let mut i = 0;
-    while i < best.steps.len() && tries < MAX_TRIES {
+    while i < best.steps.len() && tries < MAX_TRIES && started.elapsed() < limit {
         let mut changed = false;
         for cand_step in simpler(&best.steps[i]) {
-            if tries >= MAX_TRIES {
+            if tries >= MAX_TRIES || started.elapsed() >= limit {
                 break;
             }
             let mut cand = best.clone();
