@@ -1,11 +1,11 @@
-//! Every target's checks over its committed corpus, on stable: what `cargo
+//! Every target's checks over its committed seed corpus, on stable: what `cargo
 //! fuzz run` starts from must pass, and the targets cannot rot unbuilt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
     let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| std::fs::read(e.unwrap().path()).unwrap())
