@@ -62,24 +62,24 @@ pub struct CaseDraft {
 
 /// One condition: its path relative to the arguments, its full path text,
 /// its op, and the values at its edges.
-type CondView = (String, String, &'static str, Vec<(Edge, Value)>);
+pub(crate) type CondView = (String, String, &'static str, Vec<(Edge, Value)>);
 
 /// What the generator knows of one tool under the policy.
 #[derive(Debug, Clone)]
-struct ToolView {
-    name: String,
-    schema: Value,
-    forbidden: bool,
-    limits: Vec<Limit>,
-    conditions: Vec<CondView>,
-    increments: Vec<(String, String)>,
+pub(crate) struct ToolView {
+    pub(crate) name: String,
+    pub(crate) schema: Value,
+    pub(crate) forbidden: bool,
+    pub(crate) limits: Vec<Limit>,
+    pub(crate) conditions: Vec<CondView>,
+    pub(crate) increments: Vec<(String, String)>,
 }
 
 /// The policy model seen from the generator's side.
 #[derive(Debug, Clone)]
 pub struct Model {
-    tools: Vec<ToolView>,
-    allowed: String,
+    pub(crate) tools: Vec<ToolView>,
+    pub(crate) allowed: String,
 }
 
 fn rel(path: &str) -> String {
@@ -135,7 +135,7 @@ impl Model {
         Model { tools, allowed }
     }
 
-    fn smallest_max(&self, tool: &ToolView) -> Option<u64> {
+    pub(crate) fn smallest_max(&self, tool: &ToolView) -> Option<u64> {
         tool.limits
             .iter()
             .filter(|l| l.increment_from.is_none())

@@ -9,6 +9,7 @@
 
 pub mod case;
 pub mod cli;
+mod focus;
 mod shrink;
 
 use std::collections::BTreeMap;
@@ -296,17 +297,27 @@ pub async fn fuzz(
     let mut runner = runner(cfg.seed);
     let strategy = genome(models.len(), cfg.max_steps);
     let mut drafts = Vec::new();
-    let draw = |runner: &mut TestRunner| -> Option<CaseDraft> {
-        let (p, steps) = strategy.new_tree(runner).ok()?.current();
+    let draw = |runner: &mut TestRunner, case: u64| -> Option<CaseDraft> {
+        let (p, genomes) = strategy.new_tree(runner).ok()?.current();
+        // Focused families take turns with each policy.
+        let p = if case % focus::FAMILIES == focus::FAMILIES - 1 {
+            p
+        } else {
+            ((case / focus::FAMILIES) as usize) % models.len()
+        };
         let model = &models[p % models.len()];
-        Some(CaseDraft {
-            policy_file: cfg.policies[p % cfg.policies.len()].0.clone(),
-            http,
-            steps: steps
+        let round = case / focus::FAMILIES / models.len() as u64 + cfg.seed;
+        let steps = focus::steps(model, case, round, http).unwrap_or_else(|| {
+            genomes
                 .iter()
                 .enumerate()
                 .map(|(i, g)| case::step(model, g, i, http))
-                .collect(),
+                .collect()
+        });
+        Some(CaseDraft {
+            policy_file: cfg.policies[p % cfg.policies.len()].0.clone(),
+            http,
+            steps,
         })
     };
 
@@ -326,7 +337,7 @@ pub async fn fuzz(
         }
         drafts.clear();
         for _ in 0..more {
-            if let Some(d) = draw(&mut runner) {
+            if let Some(d) = draw(&mut runner, next_case) {
                 drafts.push((next_case, d));
             }
             next_case += 1;

@@ -65,6 +65,25 @@ pub(crate) async fn shrink(
     let limit = bench.cfg.shrink_time;
     let mut tries = 0;
     let still_fails = |f: &[Finding]| f.iter().any(|x| checks.contains(&x.check));
+    // Pass 0: keep only the steps the findings name, when they all name one.
+    let named: Option<Vec<usize>> = findings.iter().map(|f| f.step).collect();
+    if let Some(mut keep) = named.filter(|k| !k.is_empty()) {
+        keep.sort_unstable();
+        keep.dedup();
+        if keep.len() < best.steps.len() {
+            let mut cand = best.clone();
+            cand.steps = keep
+                .iter()
+                .filter_map(|i| best.steps.get(*i).cloned())
+                .collect();
+            tries += 1;
+            let out = bench.run(&cand, "fz-shrink-named").await?;
+            if still_fails(&out.findings) {
+                best = cand;
+                findings = out.findings;
+            }
+        }
+    }
     // Pass 1: drop whole steps, latest first, until no single drop keeps the
     // failure (a 1-minimal sequence).
     let mut progress = true;
