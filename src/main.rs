@@ -39,6 +39,8 @@ enum Command {
     },
     /// Measure an enforcer's decision latency under load, against the bare mock.
     Bench(gauntlet::load::cli::BenchArgs),
+    /// Fuzz an enforcer with call sequences drawn against the policy model.
+    Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -60,6 +62,10 @@ fn main() -> ExitCode {
         },
         Command::Bench(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::load::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Fuzz(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::run::fuzz::cli::main(args)),
             Err(code) => code,
         },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod events;
 pub mod exec;
 pub mod latency;
+pub mod fuzz;
 
 use std::path::PathBuf;
 use std::time::Instant;
