@@ -23,6 +23,43 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock run `scale` times faster, so that windows of minutes pass
+/// in seconds. It reads `E + (wall - E) * scale` for a fixed `E` (the start
+/// of 2026 UTC): every process using the same scale reads the same time, so
+/// replicas sharing counters agree on their windows.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    scale: f64,
+}
+
+/// The fixed point of [`ScaledClock`]: 2026-01-01T00:00:00Z.
+pub const SCALE_ORIGIN: Duration = Duration::from_secs(1_767_225_600);
+
+impl ScaledClock {
+    /// A clock running `scale` times faster than the wall clock (a scale
+    /// that is not finite or not positive counts as 1).
+    pub fn new(scale: f64) -> ScaledClock {
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        ScaledClock { scale }
+    }
+
+    /// Maps a wall-clock reading to this clock's time.
+    pub fn at(&self, wall: Duration) -> Duration {
+        let since = wall.saturating_sub(SCALE_ORIGIN);
+        SCALE_ORIGIN.saturating_add(since.mul_f64(self.scale))
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Duration {
+        self.at(SystemClock.now())
+    }
+}
+
 /// A clock that only moves when told to; clones share one time.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock {
@@ -75,6 +112,18 @@ mod tests {
         assert_eq!(a.now(), Duration::from_millis(11_500));
         a.set(Duration::from_secs(1));
         assert_eq!(b.now(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_scaled_clock_stretches_time_after_its_origin() {
+        let c = ScaledClock::new(60.0);
+        let t = SCALE_ORIGIN + Duration::from_secs(10);
+        assert_eq!(c.at(t), SCALE_ORIGIN + Duration::from_secs(600));
+        assert_eq!(
+            c.at(t + Duration::from_millis(500)) - c.at(t),
+            Duration::from_secs(30)
+        );
+        assert_eq!(ScaledClock::new(-3.0).at(t), t, "a bad scale means none");
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod lower;
 mod model;
 mod ops;
 mod path;
+mod redis_store;
 mod schema;
 mod store;
 mod yaml;
@@ -28,7 +29,7 @@ pub mod cli;
 
 use std::path::Path;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SCALE_ORIGIN, ScaledClock, SystemClock};
 pub use decide::{Decision, decide, on_upstream_error};
 pub use error::{Diagnostic, PolicyError};
 pub use json::parse_json;
@@ -39,6 +40,7 @@ pub use model::{
 };
 pub use ops::Truth;
 pub use path::ArgPath;
+pub use redis_store::{RedisOptions, RedisStore, RedisStoreError, is_redis_url};
 pub use schema::SchemaSet;
 pub use store::{CounterStore, LimitHit, MemoryStore, Receipt, ReceiptItem, Stamp};
 pub use yaml::parse_yaml;
