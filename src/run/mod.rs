@@ -240,9 +240,14 @@ async fn once(
         revision: scenario.revision,
     };
     let mut arena = Arena::new(&cfg.harness, target, &spec).await?;
-    let obs = exec::execute(scenario, policy, catalogue, &mut arena, cfg.seed).await;
+    let mut obs = exec::execute(scenario, policy, catalogue, &mut arena, cfg.seed).await;
+    let scale = arena.time_scale();
     arena.finish(Some(keep_as)).await?;
-    Ok(oracle::judge(policy, &obs, overrides, Tolerance::default()))
+    obs.in_enforcer_time(scale);
+    let tol = Tolerance {
+        ns: (Tolerance::default().ns as f64 * scale) as u64,
+    };
+    Ok(oracle::judge(policy, &obs, overrides, tol))
 }
 
 /// Where the scenario files are, by default.

@@ -7,7 +7,9 @@
 //! external enforcers take is the path the maintainers run on every change.
 
 mod arena;
+mod faketime;
 mod process;
+mod redis_db;
 mod template;
 
 use std::path::PathBuf;
@@ -77,6 +79,14 @@ pub struct HarnessConfig {
     /// The ledger of a mock the run serves for an already-running enforcer
     /// (`TargetSpec::Url`); every arena reads its own part of it.
     pub shared_ledger: Option<PathBuf>,
+    /// Instances of the target started per scenario (at least 1).
+    pub replicas: usize,
+    /// A Redis server (`redis://HOST:PORT`) whose databases are handed to
+    /// each scenario as `{redis_url}`; the built-in enforcer then keeps its
+    /// counters there.
+    pub redis: Option<String>,
+    /// How much faster than the wall clock the enforcer's clock runs.
+    pub time_scale: f64,
 }
 
 /// What a target could not do.
@@ -97,16 +107,42 @@ pub enum TargetError {
     Client(#[from] crate::mcp::ClientError),
     #[error("reading the ledger: {0}")]
     Ledger(#[from] crate::mock::ledger::LedgerError),
+    #[error("preparing a redis database: {0}")]
+    Redis(String),
 }
 
 /// The template the built-in enforcer runs from, over stdio: one process per
-/// session, sharing counters through a state file in the scenario's folder.
+/// session, the sessions of one replica sharing counters through a state file
+/// in the scenario's folder (or Redis, with `--redis`: see [`builtin_template`]).
 pub const BUILTIN_STDIO: &str =
-    "{gauntlet} enforce --policy {policy} --state {workdir}/counters.json -- {upstream}";
+    "{gauntlet} enforce --policy {policy} --state {workdir}/counters-{replica}.json -- {upstream}";
 
 /// The template the built-in enforcer runs from, over HTTP.
 pub const BUILTIN_HTTP: &str =
     "{gauntlet} enforce --policy {policy} --listen 127.0.0.1:{port} --upstream-url {upstream_url}";
+
+/// The built-in enforcer's template for `cfg`: counters in `{redis_url}`
+/// when the run has a Redis, and the clock sped up by `cfg.time_scale`.
+pub fn builtin_template(cfg: &HarnessConfig, transport: Transport) -> String {
+    let mut t = match transport {
+        Transport::Stdio => BUILTIN_STDIO.to_owned(),
+        Transport::Http => BUILTIN_HTTP.to_owned(),
+    };
+    if cfg.redis.is_some() {
+        t = match transport {
+            Transport::Stdio => t.replace("{workdir}/counters-{replica}.json", "{redis_url}"),
+            Transport::Http => t.replace(" --listen", " --state {redis_url} --listen"),
+        };
+    }
+    if cfg.time_scale != 1.0 {
+        t = t.replacen(
+            " enforce ",
+            &format!(" enforce --time-scale {} ", cfg.time_scale),
+            1,
+        );
+    }
+    t
+}
 
 /// Starts a server that prints its URL as its first line (the mock, the
 /// built-in enforcer) and waits until it has.
