@@ -59,8 +59,8 @@ fn assert_reset_passes(report: &RunReport, keep: &Path) {
     assert_eq!(s.status, Status::Passed, "{:?} {:?}", s.errors, s.target);
     assert_eq!(
         executed_posts(keep),
-        20,
-        "ten before the minute, the eleventh refused, ten after"
+        10,
+        "five before the minute, the sixth refused, five after"
     );
 }
 
@@ -113,6 +113,6 @@ async fn an_enforcer_left_at_wall_speed_over_blocks_after_the_accelerated_minute
         .iter()
         .filter(|c| c.verdict.as_str() == "over-blocked")
         .count();
-    assert_eq!(over, 10);
-    assert_eq!(executed_posts(keep.path()), 10);
+    assert_eq!(over, 5);
+    assert_eq!(executed_posts(keep.path()), 5);
 }
