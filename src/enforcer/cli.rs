@@ -55,6 +55,10 @@ pub struct EnforceArgs {
     /// (windows of a minute pass in a second at 60).
     #[arg(long, value_name = "K", default_value_t = 1.0)]
     pub time_scale: f64,
+    /// With `--time-scale`: the Unix time (seconds) from which the clock
+    /// runs faster; replicas sharing counters must be given the same one.
+    #[arg(long, value_name = "SECS", default_value_t = policy::SCALE_ORIGIN.as_secs())]
+    pub time_origin: u64,
     /// Serve Streamable HTTP on this address (port 0 picks a free one); the
     /// endpoint URL is printed as the first line of stdout.
     #[arg(
@@ -134,7 +138,10 @@ fn build(args: &EnforceArgs) -> Result<Arc<Enforcer>, String> {
     let clock: Arc<dyn Clock> = if args.time_scale == 1.0 {
         Arc::new(SystemClock)
     } else {
-        Arc::new(ScaledClock::new(args.time_scale))
+        Arc::new(ScaledClock::new(
+            args.time_scale,
+            Duration::from_secs(args.time_origin),
+        ))
     };
     Ok(Enforcer::with_max_frame(
         Arc::new(policy),

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::mcp::{Client, ClientError, Exchange, Expect, SendOptions};
 use crate::mock::catalogue::Catalogue;
 use crate::mock::ledger::LedgerRecord;
-use crate::policy::{Clock, Policy, ScaledClock, SystemClock};
+use crate::policy::{Clock, Policy, SystemClock};
 use crate::scenario::{ArgSpec, At, Generation, Scenario, SessionSpec, Spread, Step, StepKind};
 use crate::target::{Arena, SessionKey, TargetError};
 
@@ -92,7 +92,7 @@ impl Observation {
         if scale == 1.0 {
             return;
         }
-        let clock = ScaledClock::new(scale);
+        let clock = crate::target::scaled_clock(scale);
         let map = |ns: u64| {
             let d = clock.at(Duration::from_nanos(ns));
             u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -261,7 +261,7 @@ fn edge_split(
     let now = if scale == 1.0 {
         SystemClock.now()
     } else {
-        ScaledClock::new(scale).now()
+        crate::target::scaled_clock(scale).now()
     };
     let w = window.as_nanos().max(1);
     let into = now.as_nanos() % w;

@@ -1,7 +1,8 @@
 //! The `{faketime}` prefix: runs an external enforcer under libfaketime, its
 //! clock sped up like the built-in one's.
 //!
-//! The built-in enforcer reads `E + (wall - E) * K` (`policy::ScaledClock`).
+//! The built-in enforcer reads `O + (wall - O) * K` (`policy::ScaledClock`,
+//! with the run's origin `O`).
 //! libfaketime starts a process's clock at a given date and runs it K times
 //! faster from there, so the harness hands it that same reading at start-up:
 //! both kinds of enforcer then agree with the oracle's view of time, within
@@ -9,14 +10,14 @@
 
 use std::time::Duration;
 
-use crate::policy::{Clock, ScaledClock};
+use crate::policy::Clock;
 
 /// The prefix for speed `scale`: empty at 1, else `faketime -f '@DATE xK'`.
 pub fn prefix(scale: f64) -> String {
     if scale == 1.0 {
         return String::new();
     }
-    let start = ScaledClock::new(scale).now();
+    let start = super::scaled_clock(scale).now();
     let spec = format!("@{} x{scale}", utc(start));
     let quoted = shlex::try_quote(&spec).map_or_else(|_| spec.clone(), |q| q.into_owned());
     format!("faketime -f {quoted}")

@@ -135,13 +135,32 @@ pub fn builtin_template(cfg: &HarnessConfig, transport: Transport) -> String {
         };
     }
     if cfg.time_scale != 1.0 {
-        t = t.replacen(
-            " enforce ",
-            &format!(" enforce --time-scale {} ", cfg.time_scale),
-            1,
+        let flags = format!(
+            " enforce --time-scale {} --time-origin {} ",
+            cfg.time_scale,
+            time_origin().as_secs()
         );
+        t = t.replacen(" enforce ", &flags, 1);
     }
     t
+}
+
+/// Where accelerated clocks start: the first time this process asked, in
+/// whole seconds. Every arena of a run, the enforcers it starts and the
+/// oracle share it, so they read the same accelerated time.
+pub fn time_origin() -> Duration {
+    static ORIGIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_secs(now.as_secs())
+    })
+}
+
+/// The accelerated clock of a run at `scale`.
+pub fn scaled_clock(scale: f64) -> crate::policy::ScaledClock {
+    crate::policy::ScaledClock::new(scale, time_origin())
 }
 
 /// Starts a server that prints its URL as its first line (the mock, the
