@@ -5,7 +5,8 @@
 //!   Intercept YAML dialect (see the `yaml` module docs for how Intercept's
 //!   semantics are mapped); [`load_file`] picks one by extension.
 //! - [`Policy::judge`] is the static part of a decision and never touches a
-//!   counter; [`decide`] adds an all-or-nothing reservation in a [`CounterStore`].
+//!   counter; [`decide`] adds an all-or-nothing reservation in a [`CounterStore`]:
+//!   [`MemoryStore`] in one process, [`RedisStore`] shared by replicas.
 //! - Conditions are judged in three-valued logic so that type confusion or a
 //!   missing argument never turns a denial into an admission (see `ops`).
 
