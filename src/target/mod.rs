@@ -170,3 +170,43 @@ pub async fn start_server(words: &[String], timeout: Duration) -> Result<Server,
         .await
         .map(|(server, _)| server)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(redis: Option<&str>, time_scale: f64) -> HarnessConfig {
+        HarnessConfig {
+            exe: PathBuf::from("gauntlet"),
+            timeout: Duration::from_secs(1),
+            transport: Transport::Stdio,
+            keep_workdirs: None,
+            shared_ledger: None,
+            replicas: 3,
+            redis: redis.map(str::to_owned),
+            time_scale,
+        }
+    }
+
+    #[test]
+    fn builtin_replicas_keep_their_own_counters_unless_the_run_has_redis() {
+        let plain = builtin_template(&cfg(None, 1.0), Transport::Stdio);
+        assert!(
+            plain.contains("--state {workdir}/counters-{replica}.json"),
+            "{plain}"
+        );
+        let shared = builtin_template(&cfg(Some("redis://127.0.0.1:1"), 1.0), Transport::Stdio);
+        assert!(shared.contains("--state {redis_url} --"), "{shared}");
+        let http = builtin_template(&cfg(Some("redis://127.0.0.1:1"), 1.0), Transport::Http);
+        assert!(http.contains("--state {redis_url} --listen"), "{http}");
+        assert!(!builtin_template(&cfg(None, 1.0), Transport::Http).contains("--state"));
+    }
+
+    #[test]
+    fn an_accelerated_builtin_gets_the_runs_scale_and_origin() {
+        let t = builtin_template(&cfg(None, 60.0), Transport::Stdio);
+        let want = format!("--time-scale 60 --time-origin {}", time_origin().as_secs());
+        assert!(t.contains(&want), "{t}");
+        assert!(!builtin_template(&cfg(None, 1.0), Transport::Stdio).contains("--time-scale"));
+    }
+}
