@@ -59,6 +59,9 @@ fn config(target: TargetSpec, save: Option<PathBuf>, budget: Budget) -> FuzzConf
             transport: Transport::Stdio,
             keep_workdirs: None,
             shared_ledger: None,
+            replicas: 1,
+            redis: None,
+            time_scale: 1.0,
         },
         target,
         policies: BUNDLED_POLICIES

@@ -140,6 +140,7 @@ async fn phase(
         let key = SessionKey {
             identity: "bench".into(),
             label: format!("bench-{k}"),
+            replica: 0,
         };
         sessions.push(arena.session(&key, true).await?);
     }

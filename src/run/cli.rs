@@ -18,7 +18,7 @@ pub struct TargetArgs {
     pub target: String,
     /// An external enforcer, as a command template with `{upstream}`,
     /// `{upstream_url}`, `{policy}`, `{policy_yaml}`, `{workdir}`, `{port}`,
-    /// `{identity}` and `{gauntlet}`.
+    /// `{identity}`, `{gauntlet}`, `{replica}`, `{redis_url}` and `{faketime}`.
     #[arg(long, value_name = "TEMPLATE", conflicts_with = "target")]
     pub enforcer_cmd: Option<String>,
     /// With a URL target: where to serve the mock the enforcer forwards to.
@@ -33,6 +33,20 @@ pub struct TargetArgs {
     /// Allow a target that is not on loopback.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Start this many instances of the target per scenario (`{replica}` is
+    /// 0..N-1); steps with `replicas = "round-robin"` spread their sends.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub replicas: u16,
+    /// A Redis server (`redis://HOST:PORT`): each scenario gets a fresh
+    /// database of it as `{redis_url}`, and the built-in enforcer keeps its
+    /// counters there.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Run the enforcer's clock K times faster: the built-in one through
+    /// `--time-scale`, external ones through a `{faketime}` prefix. Step
+    /// delays and windows are then read in the enforcer's time.
+    #[arg(long, value_name = "K", default_value_t = 1.0)]
+    pub time_scale: f64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -146,6 +160,17 @@ impl TargetArgs {
 
     /// Harness settings for these switches.
     pub fn harness(&self) -> Result<HarnessConfig, String> {
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err(format!(
+                "--time-scale `{}` must be a positive number",
+                self.time_scale
+            ));
+        }
+        if let Some(r) = &self.redis
+            && !crate::policy::is_redis_url(r)
+        {
+            return Err(format!("--redis `{r}` is not a redis:// URL"));
+        }
         let exe =
             std::env::current_exe().map_err(|e| format!("finding the gauntlet executable: {e}"))?;
         Ok(HarnessConfig {
@@ -157,6 +182,9 @@ impl TargetArgs {
             },
             keep_workdirs: None,
             shared_ledger: None,
+            replicas: usize::from(self.replicas),
+            redis: self.redis.clone(),
+            time_scale: self.time_scale,
         })
     }
 }

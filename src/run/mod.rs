@@ -4,8 +4,8 @@
 pub mod cli;
 pub mod events;
 pub mod exec;
-pub mod latency;
 pub mod fuzz;
+pub mod latency;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -255,9 +255,14 @@ async fn once(
         revision: scenario.revision,
     };
     let mut arena = Arena::new(&cfg.harness, target, &spec).await?;
-    let obs = exec::execute(scenario, policy, catalogue, &mut arena, cfg.seed).await;
+    let mut obs = exec::execute(scenario, policy, catalogue, &mut arena, cfg.seed).await;
+    let scale = arena.time_scale();
     arena.finish(Some(keep_as)).await?;
-    Ok(oracle::judge(policy, &obs, overrides, Tolerance::default()))
+    obs.in_enforcer_time(scale);
+    let tol = Tolerance {
+        ns: (Tolerance::default().ns as f64 * scale) as u64,
+    };
+    Ok(oracle::judge(policy, &obs, overrides, tol))
 }
 
 /// The source line of the rule at `pointer` (as findings name it): the rule
