@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,19 @@ enum Command {
     Enforce(gauntlet::enforcer::cli::EnforceArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
+    /// Re-render saved JSON runs as table, JSON, JUnit, SARIF, Markdown or HTML.
+    Report(gauntlet::report::cli::ReportArgs),
+    /// Combine runs against several enforcers into a static site: the enforcer × attack matrix.
+    Matrix(gauntlet::report::cli::MatrixArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Measure an enforcer's decision latency under load, against the bare mock.
+    Bench(gauntlet::load::cli::BenchArgs),
+    /// Fuzz an enforcer with call sequences drawn against the policy model.
+    Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -45,6 +58,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Bench(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::load::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Fuzz(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::run::fuzz::cli::main(args)),
             Err(code) => code,
         },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(
@@ -65,5 +86,16 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Report(args) => gauntlet::report::cli::report_main(&args),
+        Command::Matrix(args) => gauntlet::report::cli::matrix_main(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "gauntlet",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `gauntlet enforce`: the reference enforcer as a process.
 //!
 //! ```text
-//! gauntlet enforce --policy FILE [--grant NAME] [--audit PATH] [--audit-values] [--state FILE] -- UPSTREAM_CMD...
+//! gauntlet enforce --policy FILE [--grant NAME] [--audit PATH] [--audit-values] [--state FILE|redis://HOST:PORT/DB] [--time-scale K] -- UPSTREAM_CMD...
 //! gauntlet enforce --policy FILE --listen 127.0.0.1:0 --upstream-url URL [--audit PATH] [--audit-values]
 //! ```
 //!
@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use super::state_file::StateFileStore;
 use super::{AuditSink, DEFAULT_MAX_FRAME, Enforcer, SessionInfo};
-use crate::policy::{self, Clock, CounterStore, MemoryStore, SystemClock};
+use crate::policy::{
+    self, Clock, CounterStore, MemoryStore, RedisOptions, RedisStore, ScaledClock, SystemClock,
+};
 
 /// Arguments of `gauntlet enforce`.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,9 +43,22 @@ pub struct EnforceArgs {
     /// Put argument values in the audit log, not only their keys.
     #[arg(long, requires = "audit")]
     pub audit_values: bool,
-    /// Keep counters in this file, shared with other enforce processes.
-    #[arg(long, value_name = "FILE")]
+    /// Keep counters in this file, shared with other enforce processes, or
+    /// in Redis (`redis://HOST:PORT/DB`), shared with every replica.
+    #[arg(long, value_name = "FILE|URL")]
     pub state: Option<PathBuf>,
+    /// Bound on connecting to Redis and on each of its operations, in
+    /// milliseconds; past it the call is refused.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub redis_timeout: u64,
+    /// Run the enforcer's clock this many times faster than the wall clock
+    /// (windows of a minute pass in a second at 60).
+    #[arg(long, value_name = "K", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// With `--time-scale`: the Unix time (seconds) from which the clock
+    /// runs faster; replicas sharing counters must be given the same one.
+    #[arg(long, value_name = "SECS", default_value_t = policy::SCALE_ORIGIN.as_secs())]
+    pub time_origin: u64,
     /// Serve Streamable HTTP on this address (port 0 picks a free one); the
     /// endpoint URL is printed as the first line of stdout.
     #[arg(
@@ -96,6 +111,14 @@ fn build(args: &EnforceArgs) -> Result<Arc<Enforcer>, String> {
     let policy =
         policy::load_file(&args.policy).map_err(|e| format!("the policy is not valid:\n{e}"))?;
     let store: Arc<dyn CounterStore> = match &args.state {
+        Some(url) if url.to_str().is_some_and(policy::is_redis_url) => {
+            let options = RedisOptions {
+                timeout: Duration::from_millis(args.redis_timeout.max(1)),
+                ..RedisOptions::default()
+            };
+            let url = url.to_string_lossy();
+            Arc::new(RedisStore::open(&url, options).map_err(|e| e.to_string())?)
+        }
         Some(path) => Arc::new(StateFileStore::open(path).map_err(|e| e.to_string())?),
         None => Arc::new(MemoryStore::default()),
     };
@@ -106,7 +129,20 @@ fn build(args: &EnforceArgs) -> Result<Arc<Enforcer>, String> {
         ),
         None => None,
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        return Err(format!(
+            "--time-scale `{}` must be a positive number",
+            args.time_scale
+        ));
+    }
+    let clock: Arc<dyn Clock> = if args.time_scale == 1.0 {
+        Arc::new(SystemClock)
+    } else {
+        Arc::new(ScaledClock::new(
+            args.time_scale,
+            Duration::from_secs(args.time_origin),
+        ))
+    };
     Ok(Enforcer::with_max_frame(
         Arc::new(policy),
         store,

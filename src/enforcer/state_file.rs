@@ -217,6 +217,7 @@ impl CounterStore for StateFileStore {
                                 amount: req.amount,
                                 max: req.max,
                                 loc: req.loc.clone(),
+                                unavailable: None,
                             }),
                             true,
                         );
@@ -255,6 +256,7 @@ impl CounterStore for StateFileStore {
                     amount: req.amount,
                     max: req.max,
                     loc: req.loc.clone(),
+                    unavailable: Some(format!("state file `{}`: {e}", self.path.display()).into()),
                 })
             }
         }

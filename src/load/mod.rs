@@ -1,1 +1,96 @@
-//! The `load` stage; see the crate docs for the layout.
+//! The `load` stage: decision latency under load (`gauntlet bench`).
+//!
+//! - [`schedule`] says when each call is due: an open loop at a fixed rate
+//!   (latency counted from the due time, correcting for coordinated
+//!   omission) or a closed loop. It is the only thing the modes differ in.
+//! - [`mix`] prepares the calls: tools the policy admits, with valid
+//!   generated arguments, and tools it denies, in the asked shares.
+//! - [`run`] holds the one load loop: lanes take the next call index, wait
+//!   for its due time, send it over a pipelined stdio session or a
+//!   keep-alive HTTP connection, and send a sample down a channel.
+//! - [`recorder`] folds samples into HdrHistograms (1 µs..60 s, 3
+//!   significant digits), allowed and denied apart, and writes the interval
+//!   log; [`report`] turns them into the table and JSON.
+
+pub mod cli;
+pub mod mix;
+pub mod recorder;
+pub mod report;
+mod run;
+pub mod schedule;
+
+use std::time::Duration;
+
+pub use mix::{Class, Mix, Plan};
+pub use recorder::Tick;
+pub use report::{Added, BenchReport, ClassStats, Errors, Percentiles, PhaseReport};
+pub use run::{BenchOutcome, run_bench};
+pub use schedule::Schedule;
+
+use crate::policy::Policy;
+use crate::target::{HarnessConfig, TargetSpec};
+
+/// The policy a bench runs under when none is given: PostCustomers and
+/// GetCustomers allowed without limits, DeleteCustomer denied, so allowed
+/// calls are never throttled by the policy itself.
+pub const BENCH_POLICY: &str = include_str!("bench-policy.json");
+
+/// What a bench could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("call mix: {0}")]
+    Mix(String),
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    #[error("the mock's catalogue: {0}")]
+    Catalogue(#[from] crate::mock::catalogue::CatalogueError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Everything one bench needs.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub harness: HarnessConfig,
+    pub target: TargetSpec,
+    pub policy: Policy,
+    /// Where the policy came from, for the report.
+    pub policy_label: String,
+    pub schedule: Schedule,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub mix: Mix,
+    /// HTTP connections, or stdio sessions.
+    pub connections: usize,
+    /// Calls in flight at once (over HTTP, one per connection).
+    pub lanes: usize,
+    /// Also run the same load straight at the mock.
+    pub baseline: bool,
+    /// Stop after this many calls (warm-up included).
+    pub max_calls: Option<u64>,
+    /// Extra switches for the mock (`--latency`, `--stall-every`, ...).
+    pub mock_args: Vec<String>,
+}
+
+/// Something a bench reports as it goes. Reporters read these.
+#[derive(Debug, Clone)]
+pub enum BenchEvent {
+    PhaseStarted { name: String, target: String },
+    Tick { name: String, tick: Tick },
+    PhaseFinished(Box<PhaseReport>),
+    Finished(Box<BenchReport>),
+}
+
+/// Receives a bench's events.
+pub trait BenchSink {
+    fn event(&mut self, event: &BenchEvent);
+}
+
+/// Keeps nothing; for callers that only want the report.
+pub struct NoSink;
+
+impl BenchSink for NoSink {
+    fn event(&mut self, _: &BenchEvent) {}
+}

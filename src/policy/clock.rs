@@ -23,6 +23,46 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock run `scale` times faster, so that windows of minutes pass
+/// in seconds. It reads `origin + (wall - origin) * scale`: every process
+/// given the same scale and origin reads the same time, so replicas sharing
+/// counters agree on their windows. An origin near the present keeps the
+/// readings small (time since the epoch times 600 would not fit in u64
+/// nanoseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    scale: f64,
+    origin: Duration,
+}
+
+/// The default origin of [`ScaledClock`]: 2026-01-01T00:00:00Z.
+pub const SCALE_ORIGIN: Duration = Duration::from_secs(1_767_225_600);
+
+impl ScaledClock {
+    /// A clock running `scale` times faster than the wall clock from
+    /// `origin` on (a scale that is not finite or not positive counts as 1).
+    pub fn new(scale: f64, origin: Duration) -> ScaledClock {
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        ScaledClock { scale, origin }
+    }
+
+    /// Maps a wall-clock reading to this clock's time.
+    pub fn at(&self, wall: Duration) -> Duration {
+        let since = wall.saturating_sub(self.origin);
+        self.origin.saturating_add(since.mul_f64(self.scale))
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Duration {
+        self.at(SystemClock.now())
+    }
+}
+
 /// A clock that only moves when told to; clones share one time.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock {
@@ -75,6 +115,22 @@ mod tests {
         assert_eq!(a.now(), Duration::from_millis(11_500));
         a.set(Duration::from_secs(1));
         assert_eq!(b.now(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_scaled_clock_stretches_time_after_its_origin() {
+        let c = ScaledClock::new(60.0, SCALE_ORIGIN);
+        let t = SCALE_ORIGIN + Duration::from_secs(10);
+        assert_eq!(c.at(t), SCALE_ORIGIN + Duration::from_secs(600));
+        assert_eq!(
+            c.at(t + Duration::from_millis(500)) - c.at(t),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            ScaledClock::new(-3.0, SCALE_ORIGIN).at(t),
+            t,
+            "a bad scale means none"
+        );
     }
 
     #[test]

@@ -30,6 +30,13 @@ pub fn decide(
     match store.reserve(&requests, policy.window_mode, clock.now()) {
         Ok(receipt) => Decision::Allow(receipt),
         Err(hit) => {
+            if let Some(why) = hit.unavailable {
+                return Decision::Deny(Denial {
+                    kind: DenyKind::Limit,
+                    rule: hit.loc.pointer,
+                    reason: format!("the counter store is unavailable ({why}); refusing the call"),
+                });
+            }
             let limit = requests.get(hit.index);
             let message = limit.and_then(|r| message_of(policy, &r.loc.pointer));
             let reason = message.unwrap_or_else(|| {

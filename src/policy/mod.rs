@@ -5,7 +5,8 @@
 //!   Intercept YAML dialect (see the `yaml` module docs for how Intercept's
 //!   semantics are mapped); [`load_file`] picks one by extension.
 //! - [`Policy::judge`] is the static part of a decision and never touches a
-//!   counter; [`decide`] adds an all-or-nothing reservation in a [`CounterStore`].
+//!   counter; [`decide`] adds an all-or-nothing reservation in a [`CounterStore`]:
+//!   [`MemoryStore`] in one process, [`RedisStore`] shared by replicas.
 //! - Conditions are judged in three-valued logic so that type confusion or a
 //!   missing argument never turns a denial into an admission (see `ops`).
 
@@ -20,6 +21,7 @@ mod lower;
 mod model;
 mod ops;
 mod path;
+mod redis_store;
 mod schema;
 mod store;
 mod yaml;
@@ -28,7 +30,7 @@ pub mod cli;
 
 use std::path::Path;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SCALE_ORIGIN, ScaledClock, SystemClock};
 pub use decide::{Decision, decide, on_upstream_error};
 pub use error::{Diagnostic, PolicyError};
 pub use json::parse_json;
@@ -39,6 +41,7 @@ pub use model::{
 };
 pub use ops::Truth;
 pub use path::ArgPath;
+pub use redis_store::{RedisOptions, RedisStore, RedisStoreError, is_redis_url};
 pub use schema::SchemaSet;
 pub use store::{CounterStore, LimitHit, MemoryStore, Receipt, ReceiptItem, Stamp};
 pub use yaml::parse_yaml;
@@ -68,4 +71,24 @@ pub fn sniff(path: &Path, src: &str) -> Dialect {
         _ if src.trim_start().starts_with('{') => Dialect::Json,
         _ => Dialect::Yaml,
     }
+}
+
+/// The 1-based line of a top-level key (`hide`, `default`) in a policy's
+/// source, for reports that point at the rule a finding broke; `None` when
+/// the key is not written out.
+pub(crate) fn top_level_line(src: &str, dialect: Dialect, key: &str) -> Option<u32> {
+    let path = path::DocPath::default().key(key);
+    let (line, _) = match dialect {
+        Dialect::Json => locate::json(src, &path),
+        Dialect::Yaml => locate::yaml(src, &path),
+    };
+    // The locators fall back to the document's start for a missing key.
+    let text = src
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let written = match dialect {
+        Dialect::Json => text.contains(&format!("\"{key}\"")),
+        Dialect::Yaml => text.trim_start().starts_with(key),
+    };
+    written.then_some(line)
 }

@@ -53,11 +53,16 @@ pub struct LimitHit {
     pub max: u64,
     /// Where the limit sits in the source.
     pub loc: RuleLoc,
+    /// Set when the store could not be asked at all (down, slow, corrupt):
+    /// the call is refused, never allowed, and this says why.
+    pub unavailable: Option<Box<str>>,
 }
 
 /// Keeps counters for `decide`.
 pub trait CounterStore: Send + Sync {
     /// All-or-nothing: reserve every request, or none and say which one hit its max. Atomic under concurrency.
+    // Refusals are the common case under attack; boxing them would allocate on each one.
+    #[allow(clippy::result_large_err)]
     fn reserve(
         &self,
         reqs: &[CounterRequest],
@@ -349,6 +354,7 @@ impl CounterStore for MemoryStore {
                         amount: req.amount,
                         max: req.max,
                         loc: req.loc.clone(),
+                        unavailable: None,
                     });
                     break;
                 }

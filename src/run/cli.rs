@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::report::cli::GateArgs;
 use crate::report::{self, Collector, Format, Output, Progress, Tee};
 use crate::target::{HarnessConfig, TargetSpec, Transport};
 
@@ -17,7 +18,7 @@ pub struct TargetArgs {
     pub target: String,
     /// An external enforcer, as a command template with `{upstream}`,
     /// `{upstream_url}`, `{policy}`, `{policy_yaml}`, `{workdir}`, `{port}`,
-    /// `{identity}` and `{gauntlet}`.
+    /// `{identity}`, `{gauntlet}`, `{replica}`, `{redis_url}` and `{faketime}`.
     #[arg(long, value_name = "TEMPLATE", conflicts_with = "target")]
     pub enforcer_cmd: Option<String>,
     /// With a URL target: where to serve the mock the enforcer forwards to.
@@ -32,6 +33,20 @@ pub struct TargetArgs {
     /// Allow a target that is not on loopback.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Start this many instances of the target per scenario (`{replica}` is
+    /// 0..N-1); steps with `replicas = "round-robin"` spread their sends.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub replicas: u16,
+    /// A Redis server (`redis://HOST:PORT`): each scenario gets a fresh
+    /// database of it as `{redis_url}`, and the built-in enforcer keeps its
+    /// counters there.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Run the enforcer's clock K times faster: the built-in one through
+    /// `--time-scale`, external ones through a `{faketime}` prefix. Step
+    /// delays and windows are then read in the enforcer's time.
+    #[arg(long, value_name = "K", default_value_t = 1.0)]
+    pub time_scale: f64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -54,7 +69,7 @@ pub struct RunArgs {
     /// Seed for generated arguments; the same seed replays the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output format (repeatable): table, json, junit.
+    /// Output format (repeatable).
     #[arg(long, value_enum)]
     pub format: Vec<Format>,
     /// Write every format into this folder.
@@ -69,6 +84,8 @@ pub struct RunArgs {
     /// Scenarios run at once (each in its own folder, with its own state).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 /// Parses `5s`, `250ms`, `2m` or a bare number of seconds.
@@ -143,6 +160,17 @@ impl TargetArgs {
 
     /// Harness settings for these switches.
     pub fn harness(&self) -> Result<HarnessConfig, String> {
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err(format!(
+                "--time-scale `{}` must be a positive number",
+                self.time_scale
+            ));
+        }
+        if let Some(r) = &self.redis
+            && !crate::policy::is_redis_url(r)
+        {
+            return Err(format!("--redis `{r}` is not a redis:// URL"));
+        }
         let exe =
             std::env::current_exe().map_err(|e| format!("finding the gauntlet executable: {e}"))?;
         Ok(HarnessConfig {
@@ -154,6 +182,9 @@ impl TargetArgs {
             },
             keep_workdirs: None,
             shared_ledger: None,
+            replicas: usize::from(self.replicas),
+            redis: self.redis.clone(),
+            time_scale: self.time_scale,
         })
     }
 }
@@ -171,9 +202,15 @@ pub async fn main(args: RunArgs) -> ExitCode {
 
 async fn run(args: RunArgs) -> Result<u8, String> {
     let target = args.target.spec()?;
+    // A broken known-gaps file should stop the run before it starts.
+    if let Some(path) = &args.gate.known_gaps {
+        report::gate::KnownGaps::load(path).map_err(|e| e.to_string())?;
+    }
     let mut harness = args.target.harness()?;
     harness.keep_workdirs = args.keep_workdirs.clone();
-    let all = crate::scenario::load_catalogue(&args.catalogue).map_err(|e| e.to_string())?;
+    let (catalogue, _embedded) = crate::scenario::embedded::resolve(&args.catalogue)
+        .map_err(|e| format!("writing the embedded catalogue: {e}"))?;
+    let all = crate::scenario::load_catalogue(&catalogue).map_err(|e| e.to_string())?;
     let scenarios = crate::scenario::select(&all, &args.attacks).map_err(|e| e.to_string())?;
     if scenarios.is_empty() {
         return Err(format!("no scenario matches {:?}", args.attacks));
@@ -232,10 +269,10 @@ async fn run(args: RunArgs) -> Result<u8, String> {
 
     let mut collector = Collector::default();
     let mut progress = Progress::new(std::io::stderr().is_terminal());
-    let summary = {
+    {
         let mut tee = Tee(vec![&mut progress, &mut collector]);
-        crate::run::run(&cfg, &scenarios, &mut tee, &mut stop_rx).await
-    };
+        crate::run::run(&cfg, &scenarios, &mut tee, &mut stop_rx).await;
+    }
     let formats = if args.format.is_empty() {
         vec![Format::Table]
     } else {
@@ -244,10 +281,11 @@ async fn run(args: RunArgs) -> Result<u8, String> {
     let output = Output {
         formats,
         out: args.out.clone(),
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        color: report::color_wanted(),
     };
-    report::write(&collector.report(), &output)?;
-    Ok(summary.exit_code())
+    let report = collector.report();
+    report::write(&report, &output)?;
+    args.gate.exit_code(std::slice::from_ref(&report))
 }
 
 #[cfg(test)]

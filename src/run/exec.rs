@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use crate::mcp::{Client, ClientError, Exchange, Expect, SendOptions};
 use crate::mock::catalogue::Catalogue;
 use crate::mock::ledger::LedgerRecord;
-use crate::policy::Policy;
-use crate::scenario::{ArgSpec, At, Generation, Scenario, SessionSpec, Step, StepKind};
+use crate::policy::{Clock, Policy, SystemClock};
+use crate::scenario::{ArgSpec, At, Generation, Scenario, SessionSpec, Spread, Step, StepKind};
 use crate::target::{Arena, SessionKey, TargetError};
 
 /// How long a send that expects no reply waits for a parse error anyway.
@@ -51,6 +51,8 @@ pub struct CallObs {
     pub index: u32,
     pub identity: String,
     pub session: String,
+    /// The replica of the target the send went to.
+    pub replica: usize,
     pub sent: Sent,
     /// Unix time of the send, in nanoseconds.
     pub sent_at_ns: u64,
@@ -82,6 +84,28 @@ pub struct Observation {
     pub errors: Vec<String>,
 }
 
+impl Observation {
+    /// Moves every time stamp into the time of an enforcer whose clock runs
+    /// `scale` times faster (`policy::ScaledClock`), so that windows are
+    /// judged as the enforcer saw them.
+    pub fn in_enforcer_time(&mut self, scale: f64) {
+        if scale == 1.0 {
+            return;
+        }
+        let clock = crate::target::scaled_clock(scale);
+        let map = |ns: u64| {
+            let d = clock.at(Duration::from_nanos(ns));
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+        };
+        for rec in &mut self.ledger {
+            rec.at_unix_ns = map(rec.at_unix_ns);
+        }
+        for call in &mut self.calls {
+            call.sent_at_ns = map(call.sent_at_ns);
+        }
+    }
+}
+
 /// Runs every step of `scenario` in `arena`.
 pub async fn execute(
     scenario: &Scenario,
@@ -91,17 +115,19 @@ pub async fn execute(
     seed: u64,
 ) -> Observation {
     let mut obs = Observation::default();
+    // Delays and windows are in the enforcer's time; sleeps are in the wall's.
+    let scale = arena.time_scale();
     for (index, step) in scenario.steps.iter().enumerate() {
         if step.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(step.delay_ms)).await;
+            tokio::time::sleep(Duration::from_millis(step.delay_ms).div_f64(scale)).await;
         }
         let ledger_start = poll(arena, &mut obs);
         let calls_start = obs.calls.len();
-        let sends = plan(index, step, catalogue, seed);
+        let sends = plan(index, step, catalogue, seed, arena.replicas());
         let concurrent = step.concurrency > 1 || step.pipeline;
         let edge = step
             .at
-            .map(|At::WindowEdge| edge_split(policy, step, sends.len()));
+            .map(|At::WindowEdge| edge_split(policy, step, sends.len(), scale));
         if concurrent {
             run_concurrent(arena, step, sends, edge, &mut obs).await;
         } else {
@@ -143,7 +169,13 @@ struct Send {
     n: u32,
 }
 
-fn plan(step_index: usize, step: &Step, catalogue: &Catalogue, seed: u64) -> Vec<Send> {
+fn plan(
+    step_index: usize,
+    step: &Step,
+    catalogue: &Catalogue,
+    seed: u64,
+    replicas: usize,
+) -> Vec<Send> {
     (0..step.repeat)
         .map(|n| {
             let label = match &step.session {
@@ -153,6 +185,10 @@ fn plan(step_index: usize, step: &Step, catalogue: &Catalogue, seed: u64) -> Vec
             let key = SessionKey {
                 identity: step.who.for_send(n).to_owned(),
                 label,
+                replica: match step.replicas {
+                    Spread::First => 0,
+                    Spread::RoundRobin => n as usize % replicas.max(1),
+                },
             };
             let (sent, schema_valid) = match &step.kind {
                 StepKind::Call { name, args, set } => {
@@ -205,7 +241,12 @@ fn plan(step_index: usize, step: &Step, catalogue: &Catalogue, seed: u64) -> Vec
 
 /// For a window-edge step: how long to wait before the first send, how many
 /// sends go before the edge, and the pause between the halves.
-fn edge_split(policy: &Policy, step: &Step, count: usize) -> (Duration, usize, Duration) {
+fn edge_split(
+    policy: &Policy,
+    step: &Step,
+    count: usize,
+    scale: f64,
+) -> (Duration, usize, Duration) {
     let window = step
         .kind
         .tool()
@@ -216,21 +257,24 @@ fn edge_split(policy: &Policy, step: &Step, count: usize) -> (Duration, usize, D
         .map(|l| l.window.duration())
         .min()
         .unwrap_or(Duration::from_secs(1));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    // The edge is one of the enforcer's clock; the waits are wall time.
+    let now = if scale == 1.0 {
+        SystemClock.now()
+    } else {
+        crate::target::scaled_clock(scale).now()
+    };
     let w = window.as_nanos().max(1);
     let into = now.as_nanos() % w;
     let lead = Duration::from_millis(150);
-    let mut until_edge = Duration::from_nanos((w - into) as u64);
+    let mut until_edge = Duration::from_nanos((w - into) as u64).div_f64(scale);
     // Too close to the edge to land the first half before it: take the next.
     if until_edge < lead + Duration::from_millis(50) {
-        until_edge += window;
+        until_edge += window.div_f64(scale);
     }
     (
-        until_edge - lead,
+        until_edge.saturating_sub(lead),
         count / 2,
-        lead + Duration::from_millis(step.after_ms),
+        lead + Duration::from_millis(step.after_ms).div_f64(scale),
     )
 }
 
@@ -264,6 +308,7 @@ async fn run_sequential(
             .calls
             .iter()
             .filter(|c| c.identity == send.key.identity && c.session == send.key.label)
+            .filter(|c| c.replica == send.key.replica)
             .filter(|c| matches!(c.result, CallResult::Timeout))
             .count();
         let result = if hung_before >= 2 {
@@ -278,6 +323,7 @@ async fn run_sequential(
         obs.calls.push(CallObs {
             step: obs.steps.len(),
             index: send.n,
+            replica: send.key.replica,
             identity: send.key.identity,
             session: send.key.label,
             sent: send.sent,
@@ -335,6 +381,7 @@ async fn run_concurrent(
                     CallObs {
                         step: step_index,
                         index: send.n,
+                        replica: send.key.replica,
                         identity: send.key.identity,
                         session: send.key.label,
                         sent: send.sent,

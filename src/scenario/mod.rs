@@ -13,6 +13,7 @@
 
 pub mod cli;
 mod convert;
+pub mod embedded;
 mod error;
 mod expand;
 mod load;
@@ -30,7 +31,7 @@ pub use load::{Loader, POLICIES_DIR, load_catalogue, load_file, select};
 pub use step::decode_hex;
 pub use types::{
     ArgSpec, At, Category, DEFAULT_IDENTITY, DEFAULT_SESSION, Expect, Generation, PolicySource,
-    Rule, Scenario, SessionSpec, Severity, Step, StepKind, Transport, TransportFilter, Who,
+    Rule, Scenario, SessionSpec, Severity, Spread, Step, StepKind, Transport, TransportFilter, Who,
 };
 
 #[cfg(test)]

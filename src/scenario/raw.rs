@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::types::{At, Category, Severity, TransportFilter};
+use super::types::{At, Category, Severity, Spread, TransportFilter};
 
 /// A scenario file.
 #[derive(Debug, Deserialize)]
@@ -54,6 +54,7 @@ pub struct RawStep {
     pub delay_ms: Option<i64>,
     pub at: Option<At>,
     pub after_ms: Option<i64>,
+    pub replicas: Option<Spread>,
     pub expand: Option<Vec<RawExpand>>,
 }
 

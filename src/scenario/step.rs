@@ -90,6 +90,7 @@ pub fn check_step(
         at: s.at,
         after_ms: u64::try_from(after_ms).unwrap_or(0),
         skip_handshake,
+        replicas: s.replicas.unwrap_or_default(),
     }
 }
 

@@ -238,6 +238,8 @@ pub struct Step {
     pub after_ms: u64,
     /// Send on a session that has not done the initialize handshake.
     pub skip_handshake: bool,
+    /// Which replica of the target each send goes to.
+    pub replicas: Spread,
 }
 
 /// What one send of a step is.
@@ -371,6 +373,17 @@ pub enum SessionSpec {
     Named(String),
     /// Sends spread round-robin over this many fresh sessions.
     Rotate(u32),
+}
+
+/// How a step's sends are spread over the target's replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Spread {
+    /// Every send goes to the first replica.
+    #[default]
+    First,
+    /// Send `n` goes to replica `n mod N`.
+    RoundRobin,
 }
 
 /// Where in a limit's window a step starts.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::process::{Ready, Server, free_port};
 use super::template::{Placeholders, expand, uses};
-use super::{BUILTIN_HTTP, BUILTIN_STDIO, HarnessConfig, TargetError, TargetSpec, Transport};
+use super::{HarnessConfig, TargetError, TargetSpec, Transport, builtin_template};
 use crate::mcp::{Client, HttpOptions, Revision, StdioOptions};
 use crate::mock::ledger::{LedgerRecord, Tail};
 use crate::policy::Policy;
@@ -17,14 +17,16 @@ use crate::policy::Policy;
 pub struct SessionKey {
     pub identity: String,
     pub label: String,
+    /// The instance of the target the session talks to.
+    pub replica: usize,
 }
 
 /// How sessions are opened in this arena.
 enum Opener {
     /// A process per session, from these template words' source.
     Stdio(String),
-    /// A client per session against this URL.
-    Http(String),
+    /// A client per session against the URL of its replica.
+    Http(Vec<String>),
 }
 
 /// A scenario's world. Dropping it kills every process it started.
@@ -35,6 +37,8 @@ pub struct Arena {
     workdir: tempfile::TempDir,
     placeholders: Placeholders,
     opener: Opener,
+    replicas: usize,
+    time_scale: f64,
     servers: Vec<Server>,
     sessions: HashMap<SessionKey, Arc<Client>>,
     tail: Tail,
@@ -56,6 +60,18 @@ impl Arena {
         target: &TargetSpec,
         spec: &ArenaSpec<'_>,
     ) -> Result<Arena, TargetError> {
+        Arena::with_mock_args(cfg, target, spec, &[]).await
+    }
+
+    /// Like [`Arena::new`], with extra switches for every mock it starts
+    /// (`--latency`, `--stall-every`, ...): the load bench shapes the
+    /// upstream this way.
+    pub async fn with_mock_args(
+        cfg: &HarnessConfig,
+        target: &TargetSpec,
+        spec: &ArenaSpec<'_>,
+        mock_extra: &[String],
+    ) -> Result<Arena, TargetError> {
         let workdir = tempfile::Builder::new()
             .prefix("gauntlet-")
             .tempdir()
@@ -72,22 +88,37 @@ impl Arena {
             policy: Some(policy_json),
             policy_yaml: Some(policy_yaml),
             workdir: Some(dir.display().to_string()),
+            replica: Some(0),
+            faketime: Some(super::faketime::prefix(cfg.time_scale)),
             ..Placeholders::default()
         };
         let ledger_arg = ["--ledger".to_string(), ledger.display().to_string()];
         let strict: &[&str] = if spec.strict_mock { &["--strict"] } else { &[] };
+        mock_args.extend(mock_extra.iter().cloned());
 
         let (template, transport) = match target {
             TargetSpec::None => (None, cfg.transport),
-            TargetSpec::Builtin => match cfg.transport {
-                Transport::Stdio => (Some(BUILTIN_STDIO.to_string()), Transport::Stdio),
-                Transport::Http => (Some(BUILTIN_HTTP.to_string()), Transport::Http),
-            },
+            TargetSpec::Builtin => (Some(builtin_template(cfg, cfg.transport)), cfg.transport),
             TargetSpec::Command(t) if uses(t, "port") => (Some(t.clone()), Transport::Http),
             TargetSpec::Command(t) => (Some(t.clone()), Transport::Stdio),
             TargetSpec::Url { .. } => (None, Transport::Http),
         };
 
+        if let (Some(t), Some(base)) = (&template, &cfg.redis)
+            && uses(t, "redis_url")
+        {
+            let base = base.clone();
+            let timeout = cfg.timeout;
+            let url = tokio::task::spawn_blocking(move || super::redis_db::fresh(&base, timeout))
+                .await
+                .map_err(|e| TargetError::Redis(e.to_string()))??;
+            placeholders.redis_url = Some(url);
+        }
+        let replicas = if replicas_started(target) {
+            cfg.replicas.max(1)
+        } else {
+            1
+        };
         let mut servers = Vec::new();
         let needs_http_mock = match (target, &template) {
             (TargetSpec::Url { .. }, _) => false,
@@ -107,33 +138,44 @@ impl Arena {
         mock_args.push("--stdio".into());
         mock_args.extend(ledger_arg.iter().cloned());
         mock_args.extend(strict.iter().map(|s| s.to_string()));
+        if cfg.time_scale != 1.0 {
+            // An enforcer under libfaketime passes its fake clock on to the
+            // processes it starts; the ledger must keep the wall clock.
+            let env = ["env", "-u", "LD_PRELOAD", "-u", "FAKETIME"];
+            mock_args.splice(0..0, env.iter().map(|s| s.to_string()));
+        }
         placeholders.upstream = shlex::try_join(mock_args.iter().map(String::as_str))
             .ok()
             .or(Some(mock_args.join(" ")));
 
         let opener = match (target, transport, template) {
-            (TargetSpec::Url { url, .. }, _, _) => Opener::Http(url.clone()),
-            (TargetSpec::None, Transport::Http, _) => Opener::Http(
-                placeholders
-                    .upstream_url
-                    .clone()
-                    .ok_or_else(|| TargetError::Template("the http mock gave no url".into()))?,
-            ),
+            (TargetSpec::Url { url, .. }, _, _) => Opener::Http(vec![url.clone()]),
+            (TargetSpec::None, Transport::Http, _) => {
+                Opener::Http(vec![placeholders.upstream_url.clone().ok_or_else(
+                    || TargetError::Template("the http mock gave no url".into()),
+                )?])
+            }
             (TargetSpec::None, Transport::Stdio, _) => Opener::Stdio(
                 placeholders.upstream.clone().unwrap_or_default() + " --identity {identity}",
             ),
             (_, Transport::Http, Some(t)) => {
-                let port = free_port()?;
-                placeholders.port = Some(port);
-                let words = expand(&t, &placeholders).map_err(TargetError::Template)?;
-                let ready = if t == BUILTIN_HTTP {
-                    Ready::FirstLine
-                } else {
-                    Ready::Port(port)
-                };
-                let (server, _) = Server::start(&words, &[], ready, cfg.timeout).await?;
-                servers.push(server);
-                Opener::Http(format!("http://127.0.0.1:{port}/mcp"))
+                let mut urls = Vec::with_capacity(replicas);
+                for replica in 0..replicas {
+                    let port = free_port()?;
+                    let mut values = placeholders.clone();
+                    values.port = Some(port);
+                    values.replica = Some(replica);
+                    let words = expand(&t, &values).map_err(TargetError::Template)?;
+                    let ready = if *target == TargetSpec::Builtin {
+                        Ready::FirstLine
+                    } else {
+                        Ready::Port(port)
+                    };
+                    let (server, _) = Server::start(&words, &[], ready, cfg.timeout).await?;
+                    servers.push(server);
+                    urls.push(format!("http://127.0.0.1:{port}/mcp"));
+                }
+                Opener::Http(urls)
             }
             (_, _, Some(t)) => Opener::Stdio(t),
             (_, _, None) => return Err(TargetError::Template("no way to reach the target".into())),
@@ -153,11 +195,33 @@ impl Arena {
             workdir,
             placeholders,
             opener,
+            replicas,
+            time_scale: if replicas_started(target) {
+                cfg.time_scale
+            } else {
+                1.0
+            },
             servers,
             sessions: HashMap::new(),
             tail,
             base,
         })
+    }
+
+    /// How many instances of the target this arena runs.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
+    /// How much faster than the wall clock the target's clock runs (1 for
+    /// the bare mock and for targets the harness did not start).
+    pub fn time_scale(&self) -> f64 {
+        self.time_scale
+    }
+
+    /// The Redis database handed to the scenario, if any.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.placeholders.redis_url.as_deref()
     }
 
     /// The transport sessions use.
@@ -184,6 +248,7 @@ impl Arena {
             Opener::Stdio(template) => {
                 let mut values = self.placeholders.clone();
                 values.identity = Some(key.identity.clone());
+                values.replica = Some(key.replica);
                 let mut words = expand(template, &values)
                     .map_err(TargetError::Template)?
                     .into_iter();
@@ -192,13 +257,17 @@ impl Arena {
                     program,
                     args: words.collect(),
                     env: vec![("GAUNTLET_IDENTITY".into(), key.identity.clone())],
-                    cwd: Some(self.workdir.path().to_path_buf()),
+                    // The harness's own folder: templates name files relative to it.
+                    cwd: None,
                 };
                 Client::spawn(opts, self.cfg.timeout).await?
             }
-            Opener::Http(url) => Client::connect(
+            Opener::Http(urls) => Client::connect(
                 HttpOptions {
-                    url: url.clone(),
+                    url: urls
+                        .get(key.replica % urls.len().max(1))
+                        .cloned()
+                        .unwrap_or_default(),
                     token: Some(key.identity.clone()),
                     headers: Vec::new(),
                 },
@@ -236,7 +305,17 @@ impl Arena {
 
     /// Closes every session and stops every server; keeps the folder if the
     /// harness was asked to.
-    pub async fn finish(mut self, keep_as: Option<&str>) -> Result<(), TargetError> {
+    pub async fn finish(self, keep_as: Option<&str>) -> Result<(), TargetError> {
+        self.finish_with(keep_as, true).await
+    }
+
+    /// Like [`Arena::finish`], without reading the ledger's last lines: a
+    /// load bench's ledger holds millions of records nobody here needs.
+    pub async fn finish_unread(self, keep_as: Option<&str>) -> Result<(), TargetError> {
+        self.finish_with(keep_as, false).await
+    }
+
+    async fn finish_with(mut self, keep_as: Option<&str>, read: bool) -> Result<(), TargetError> {
         // Close every session at once: each may wait a moment for its
         // process to exit, and those waits should not add up.
         let closing = self
@@ -249,7 +328,9 @@ impl Arena {
             server.stop().await;
         }
         // The last outcome lines may land while sessions close.
-        let _ = self.tail.poll();
+        if read {
+            let _ = self.tail.poll();
+        }
         if let (Some(root), Some(name)) = (&self.cfg.keep_workdirs, keep_as) {
             let dest = root.join(name);
             let _ = std::fs::create_dir_all(root);
@@ -262,6 +343,11 @@ impl Arena {
         }
         Ok(())
     }
+}
+
+/// Whether the harness starts (and so can replicate and speed up) the target.
+fn replicas_started(target: &TargetSpec) -> bool {
+    matches!(target, TargetSpec::Builtin | TargetSpec::Command(_))
 }
 
 fn write(path: &PathBuf, text: &str) -> Result<String, TargetError> {

@@ -7,7 +7,9 @@
 //! external enforcers take is the path the maintainers run on every change.
 
 mod arena;
+mod faketime;
 mod process;
+mod redis_db;
 mod template;
 
 use std::path::PathBuf;
@@ -77,6 +79,14 @@ pub struct HarnessConfig {
     /// The ledger of a mock the run serves for an already-running enforcer
     /// (`TargetSpec::Url`); every arena reads its own part of it.
     pub shared_ledger: Option<PathBuf>,
+    /// Instances of the target started per scenario (at least 1).
+    pub replicas: usize,
+    /// A Redis server (`redis://HOST:PORT`) whose databases are handed to
+    /// each scenario as `{redis_url}`; the built-in enforcer then keeps its
+    /// counters there.
+    pub redis: Option<String>,
+    /// How much faster than the wall clock the enforcer's clock runs.
+    pub time_scale: f64,
 }
 
 /// What a target could not do.
@@ -97,16 +107,61 @@ pub enum TargetError {
     Client(#[from] crate::mcp::ClientError),
     #[error("reading the ledger: {0}")]
     Ledger(#[from] crate::mock::ledger::LedgerError),
+    #[error("preparing a redis database: {0}")]
+    Redis(String),
 }
 
 /// The template the built-in enforcer runs from, over stdio: one process per
-/// session, sharing counters through a state file in the scenario's folder.
+/// session, the sessions of one replica sharing counters through a state file
+/// in the scenario's folder (or Redis, with `--redis`: see [`builtin_template`]).
 pub const BUILTIN_STDIO: &str =
-    "{gauntlet} enforce --policy {policy} --state {workdir}/counters.json -- {upstream}";
+    "{gauntlet} enforce --policy {policy} --state {workdir}/counters-{replica}.json -- {upstream}";
 
 /// The template the built-in enforcer runs from, over HTTP.
 pub const BUILTIN_HTTP: &str =
     "{gauntlet} enforce --policy {policy} --listen 127.0.0.1:{port} --upstream-url {upstream_url}";
+
+/// The built-in enforcer's template for `cfg`: counters in `{redis_url}`
+/// when the run has a Redis, and the clock sped up by `cfg.time_scale`.
+pub fn builtin_template(cfg: &HarnessConfig, transport: Transport) -> String {
+    let mut t = match transport {
+        Transport::Stdio => BUILTIN_STDIO.to_owned(),
+        Transport::Http => BUILTIN_HTTP.to_owned(),
+    };
+    if cfg.redis.is_some() {
+        t = match transport {
+            Transport::Stdio => t.replace("{workdir}/counters-{replica}.json", "{redis_url}"),
+            Transport::Http => t.replace(" --listen", " --state {redis_url} --listen"),
+        };
+    }
+    if cfg.time_scale != 1.0 {
+        let flags = format!(
+            " enforce --time-scale {} --time-origin {} ",
+            cfg.time_scale,
+            time_origin().as_secs()
+        );
+        t = t.replacen(" enforce ", &flags, 1);
+    }
+    t
+}
+
+/// Where accelerated clocks start: the first time this process asked, in
+/// whole seconds. Every arena of a run, the enforcers it starts and the
+/// oracle share it, so they read the same accelerated time.
+pub fn time_origin() -> Duration {
+    static ORIGIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_secs(now.as_secs())
+    })
+}
+
+/// The accelerated clock of a run at `scale`.
+pub fn scaled_clock(scale: f64) -> crate::policy::ScaledClock {
+    crate::policy::ScaledClock::new(scale, time_origin())
+}
 
 /// Starts a server that prints its URL as its first line (the mock, the
 /// built-in enforcer) and waits until it has.
@@ -114,4 +169,44 @@ pub async fn start_server(words: &[String], timeout: Duration) -> Result<Server,
     process::Server::start(words, &[], process::Ready::FirstLine, timeout)
         .await
         .map(|(server, _)| server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(redis: Option<&str>, time_scale: f64) -> HarnessConfig {
+        HarnessConfig {
+            exe: PathBuf::from("gauntlet"),
+            timeout: Duration::from_secs(1),
+            transport: Transport::Stdio,
+            keep_workdirs: None,
+            shared_ledger: None,
+            replicas: 3,
+            redis: redis.map(str::to_owned),
+            time_scale,
+        }
+    }
+
+    #[test]
+    fn builtin_replicas_keep_their_own_counters_unless_the_run_has_redis() {
+        let plain = builtin_template(&cfg(None, 1.0), Transport::Stdio);
+        assert!(
+            plain.contains("--state {workdir}/counters-{replica}.json"),
+            "{plain}"
+        );
+        let shared = builtin_template(&cfg(Some("redis://127.0.0.1:1"), 1.0), Transport::Stdio);
+        assert!(shared.contains("--state {redis_url} --"), "{shared}");
+        let http = builtin_template(&cfg(Some("redis://127.0.0.1:1"), 1.0), Transport::Http);
+        assert!(http.contains("--state {redis_url} --listen"), "{http}");
+        assert!(!builtin_template(&cfg(None, 1.0), Transport::Http).contains("--state"));
+    }
+
+    #[test]
+    fn an_accelerated_builtin_gets_the_runs_scale_and_origin() {
+        let t = builtin_template(&cfg(None, 60.0), Transport::Stdio);
+        let want = format!("--time-scale 60 --time-origin {}", time_origin().as_secs());
+        assert!(t.contains(&want), "{t}");
+        assert!(!builtin_template(&cfg(None, 1.0), Transport::Stdio).contains("--time-scale"));
+    }
 }

@@ -15,9 +15,16 @@ pub struct Placeholders {
     pub workdir: Option<String>,
     pub port: Option<u16>,
     pub identity: Option<String>,
+    /// Which instance of the target this is (0-based).
+    pub replica: Option<usize>,
+    /// A fresh Redis database for the scenario.
+    pub redis_url: Option<String>,
+    /// A command prefix running the enforcer under libfaketime (empty at
+    /// normal speed), already shell-quoted.
+    pub faketime: Option<String>,
 }
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 11] = [
     "gauntlet",
     "upstream",
     "upstream_url",
@@ -26,6 +33,9 @@ const NAMES: [&str; 8] = [
     "workdir",
     "port",
     "identity",
+    "replica",
+    "redis_url",
+    "faketime",
 ];
 
 impl Placeholders {
@@ -42,6 +52,9 @@ impl Placeholders {
             "workdir" => self.workdir.as_ref().and_then(quote),
             "port" => self.port.map(|p| p.to_string()),
             "identity" => self.identity.as_ref().and_then(quote),
+            "replica" => self.replica.map(|r| r.to_string()),
+            "redis_url" => self.redis_url.as_ref().and_then(quote),
+            "faketime" => self.faketime.clone(),
             _ => None,
         }
     }

@@ -1,0 +1,316 @@
+//! The one load loop, and the phases (target, then baseline) it runs in.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use super::mix::Plan;
+use super::recorder::{Outcome, Recorder, Sample};
+use super::report::{Added, BenchReport, PhaseReport};
+use super::schedule::Schedule;
+use super::{BenchConfig, BenchEvent, BenchSink, LoadError};
+use crate::mcp::{Client, ClientError, Expect, Revision, SendOptions};
+use crate::mock::catalogue::Catalogue;
+use crate::target::{Arena, ArenaSpec, SessionKey, TargetSpec, Transport};
+
+/// Samples waiting for the recorder; bounded so a slow recorder slows the
+/// lanes instead of growing memory.
+const CHANNEL: usize = 16 * 1024;
+
+/// A bench's report and the interval log of each phase.
+pub struct BenchOutcome {
+    pub report: BenchReport,
+    /// `(phase name, interval log)`.
+    pub logs: Vec<(String, Vec<u8>)>,
+}
+
+/// Runs the load against the target and, if asked, against the bare mock.
+pub async fn run_bench(
+    cfg: &BenchConfig,
+    sink: &mut dyn BenchSink,
+    stop: watch::Receiver<bool>,
+) -> Result<BenchOutcome, LoadError> {
+    if cfg.connections == 0 || cfg.lanes == 0 {
+        return Err(LoadError::Config(
+            "connections and calls in flight must be at least 1".into(),
+        ));
+    }
+    if let Schedule::Open { rate } = cfg.schedule
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(LoadError::Config(format!(
+            "the rate `{rate}` must be positive"
+        )));
+    }
+    let catalogue = Catalogue::bundled()?;
+    let plan = Arc::new(Plan::new(&cfg.policy, &catalogue, cfg.mix)?);
+    let mut logs = Vec::new();
+    let mut message = None;
+
+    let (target, log) = phase(cfg, "target", &cfg.target, &plan, sink, stop.clone()).await?;
+    logs.push(("target".to_owned(), log));
+    if *stop.borrow() {
+        message = Some("interrupted".to_owned());
+    }
+    let baseline = if cfg.baseline && message.is_none() {
+        let (b, log) = phase(
+            cfg,
+            "baseline",
+            &TargetSpec::None,
+            &plan,
+            sink,
+            stop.clone(),
+        )
+        .await?;
+        logs.push(("baseline".to_owned(), log));
+        if *stop.borrow() {
+            message = Some("interrupted".to_owned());
+        }
+        Some(b)
+    } else {
+        None
+    };
+    let added = baseline.as_ref().map(|b| Added::between(&target, b));
+    let [allowed_tools, denied_tools] = plan.tools.clone();
+    let report = BenchReport {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        mix: cfg.mix,
+        policy: cfg.policy_label.clone(),
+        allowed_tools,
+        denied_tools,
+        warmup_s: cfg.warmup.as_secs_f64(),
+        duration_s: cfg.duration.as_secs_f64(),
+        target,
+        baseline,
+        added,
+        message,
+    };
+    sink.event(&BenchEvent::Finished(Box::new(report.clone())));
+    Ok(BenchOutcome { report, logs })
+}
+
+/// What every lane of a phase shares.
+struct Shared {
+    plan: Arc<Plan>,
+    schedule: Schedule,
+    next: AtomicU64,
+    sent: AtomicU64,
+    stop: AtomicBool,
+    start: Instant,
+    end: Instant,
+    /// Overdue calls are not sent after this: a generator that fell behind
+    /// must not stretch the run without bound.
+    hard_stop: Instant,
+    max_calls: u64,
+}
+
+async fn phase(
+    cfg: &BenchConfig,
+    name: &str,
+    target: &TargetSpec,
+    plan: &Arc<Plan>,
+    sink: &mut dyn BenchSink,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(PhaseReport, Vec<u8>), LoadError> {
+    sink.event(&BenchEvent::PhaseStarted {
+        name: name.to_owned(),
+        target: target.label(),
+    });
+    let spec = ArenaSpec {
+        policy: &cfg.policy,
+        strict_mock: false,
+        revision: Revision::LATEST_STATEFUL,
+    };
+    let mut arena = Arena::with_mock_args(&cfg.harness, target, &spec, &cfg.mock_args).await?;
+    let transport = arena.transport();
+    // HTTP/1.1 carries one call at a time per connection, so over HTTP a
+    // lane is a connection; a stdio session pipelines, so lanes share it.
+    let (clients, lanes) = match transport {
+        Transport::Http => (
+            cfg.connections.max(cfg.lanes),
+            cfg.connections.max(cfg.lanes),
+        ),
+        Transport::Stdio => (cfg.connections, cfg.lanes),
+    };
+    let mut sessions = Vec::with_capacity(clients);
+    for k in 0..clients {
+        let key = SessionKey {
+            identity: "bench".into(),
+            label: format!("bench-{k}"),
+            replica: 0,
+        };
+        sessions.push(arena.session(&key, true).await?);
+    }
+
+    // A short lead so the first due times are not already behind.
+    let start = Instant::now() + Duration::from_millis(20);
+    let measure_from = start + cfg.warmup;
+    let end = measure_from + cfg.duration;
+    let grace = cfg.harness.timeout.min(Duration::from_secs(2));
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        schedule: cfg.schedule,
+        next: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        start,
+        end,
+        hard_stop: end + grace,
+        max_calls: cfg.max_calls.unwrap_or(u64::MAX),
+    });
+    let (tx, mut rx) = mpsc::channel(CHANNEL);
+    let workers: Vec<_> = (0..lanes)
+        .map(|lane| {
+            let client = sessions[lane % sessions.len()].clone();
+            tokio::spawn(lane_loop(client, shared.clone(), tx.clone()))
+        })
+        .collect();
+    drop(tx);
+
+    let mut recorder = Recorder::new(start, measure_from, &format!("{name}: {}", target.label()))?;
+    loop {
+        tokio::select! {
+            sample = rx.recv() => match sample {
+                Some(s) => {
+                    if let Some(tick) = recorder.record(&s) {
+                        sink.event(&BenchEvent::Tick { name: name.to_owned(), tick });
+                    }
+                }
+                None => break,
+            },
+            changed = stop.changed(), if !shared.stop.load(Ordering::Relaxed) => {
+                if changed.is_err() || *stop.borrow() {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let finished = Instant::now();
+    let recorded = recorder.finish(finished);
+    drop(sessions);
+    let dead = arena.dead_server();
+    // Kept (under the harness's keep folder, if any) so the ledger can be
+    // checked against what the bench says it sent.
+    arena.finish_unread(Some(name)).await?;
+    if let Some(dead) = dead {
+        return Err(LoadError::Config(format!(
+            "a server died during the bench: {dead}"
+        )));
+    }
+
+    let sent = shared.sent.load(Ordering::Relaxed);
+    // A run cut short (--max-calls, Ctrl-C) measured only until its last
+    // answer.
+    let measured_s = recorded
+        .last_done
+        .map_or(cfg.duration, |t| {
+            t.min(end).saturating_duration_since(measure_from)
+        })
+        .as_secs_f64()
+        .max(1e-6);
+    let offered = cfg.schedule.offered();
+    let due_total = offered.map_or(sent, |rate| {
+        let due = ((end - start).as_secs_f64() * rate).ceil() as u64;
+        due.min(shared.max_calls)
+    });
+    let answered = recorded.allowed.calls + recorded.denied.calls;
+    let achieved_rate = answered as f64 / measured_s;
+    let generator_bound = offered.is_some_and(|rate| {
+        // A run cut short by --max-calls offers only what it was allowed to.
+        let window_due = (rate * measured_s).min(shared.max_calls as f64);
+        window_due > 0.0 && (answered as f64) < 0.99 * window_due
+    });
+    let report = PhaseReport {
+        name: name.to_owned(),
+        target: target.label(),
+        transport,
+        schedule: cfg.schedule.label(),
+        connections: clients,
+        lanes,
+        offered_rate: offered,
+        achieved_rate,
+        measured_s,
+        sent,
+        completed: recorded.completed,
+        measured: recorded.measured,
+        unsent: due_total.saturating_sub(sent),
+        all: recorded.all,
+        allowed: recorded.allowed,
+        denied: recorded.denied,
+        errors: recorded.errors,
+        generator_bound,
+    };
+    sink.event(&BenchEvent::PhaseFinished(Box::new(report.clone())));
+    Ok((report, recorded.log))
+}
+
+/// The load loop. Every mode runs this: the schedule alone decides when a
+/// call is due.
+async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sample>) {
+    let opts = SendOptions::default();
+    while !shared.stop.load(Ordering::Relaxed) {
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        if i >= shared.max_calls {
+            break;
+        }
+        let due = match shared.schedule.due(shared.start, i) {
+            Some(due) => {
+                let now = Instant::now();
+                if due >= shared.end || now >= shared.hard_stop {
+                    break;
+                }
+                if due > now {
+                    // The lane was idle when the call fell due; the timer
+                    // wakes it up to a millisecond late, and that lateness
+                    // is the generator's, not the target's. Lateness from
+                    // a lane held up by earlier calls is the target's and
+                    // is charged from the due time below.
+                    tokio::time::sleep_until(due.into()).await;
+                    Instant::now()
+                } else {
+                    due
+                }
+            }
+            None => {
+                let now = Instant::now();
+                if now >= shared.end {
+                    break;
+                }
+                now
+            }
+        };
+        let id = client.next_id();
+        let (class, bytes) = shared.plan.frame(i, id);
+        let sent = Instant::now();
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+        let result = client
+            .send_raw(bytes, Expect::Ids(vec![Value::from(id)]), &opts)
+            .await;
+        let done = Instant::now();
+        let outcome = match result {
+            Ok(ex) if ex.replies.is_empty() && ex.status.is_none_or(|s| s < 400) => {
+                Outcome::Transport
+            }
+            Ok(ex) if ex.denied() => Outcome::Refused,
+            Ok(_) => Outcome::Passed,
+            Err(ClientError::Timeout(_)) => Outcome::Timeout,
+            Err(_) => Outcome::Transport,
+        };
+        let sample = Sample {
+            class,
+            due,
+            sent,
+            done,
+            outcome,
+        };
+        if tx.send(sample).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `gauntlet bench` end to end: the coordinated-omission correction against
+//! a mock that stalls, and the load's honesty against the mock's ledger.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gauntlet::load::{BENCH_POLICY, BenchConfig, Mix, NoSink, PhaseReport, Schedule, run_bench};
+use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+
+fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> BenchConfig {
+    BenchConfig {
+        harness: HarnessConfig {
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
+            timeout: Duration::from_secs(10),
+            transport,
+            keep_workdirs: keep.map(Path::to_path_buf),
+            shared_ledger: None,
+            replicas: 1,
+            redis: None,
+            time_scale: 1.0,
+        },
+        target,
+        policy: gauntlet::policy::parse_json(BENCH_POLICY, "bench-policy.json").unwrap(),
+        policy_label: "bundled".into(),
+        schedule: Schedule::Closed,
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(2),
+        mix: Mix::default(),
+        connections: 1,
+        lanes: 1,
+        baseline: false,
+        max_calls: None,
+        mock_args: Vec::new(),
+    }
+}
+
+async fn bench(cfg: &BenchConfig) -> gauntlet::load::BenchReport {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    run_bench(cfg, &mut NoSink, rx).await.unwrap().report
+}
+
+fn ledger_calls(dir: &Path) -> u64 {
+    let records = gauntlet::mock::ledger::read(&dir.join("ledger.jsonl")).unwrap();
+    records.iter().filter(|r| r.is_call()).count() as u64
+}
+
+/// The mock stalls one call in 500 for 50 ms. A closed loop with one call
+/// in flight waits the stall out and sends nothing meanwhile, so only one
+/// call in 500 is slow and its p99 hides the stall. An open loop keeps the
+/// calls due during the stall on the books: every one of them is late,
+/// and the corrected p99 shows it while the uncorrected one does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_correction_charges_a_stall_to_every_call_it_held_up() {
+    let mut cfg = config(TargetSpec::None, Transport::Stdio, None);
+    cfg.mix = Mix {
+        allow: 100,
+        deny: 0,
+    };
+    cfg.mock_args = ["--stall-every", "500", "--stall-ms", "50"]
+        .map(String::from)
+        .to_vec();
+    // Bounded by count (four stalls' worth), with time as the backstop.
+    cfg.duration = Duration::from_secs(20);
+    cfg.max_calls = Some(2000);
+
+    let closed = bench(&cfg).await.target;
+    let stall_us = 50_000.0;
+    assert!(
+        closed.allowed.calls >= 1500,
+        "the closed loop must cross a few stalls: {closed:?}"
+    );
+    // The stalls happened: the closed loop saw them, one call each.
+    assert!(closed.allowed.corrected.max_us >= stall_us, "{closed:?}");
+
+    // Half the closed loop's pace: the target keeps up between stalls.
+    // At least 200/s, so a stall holds up more than 1 % of the calls.
+    let rate = (closed.achieved_rate / 2.0).max(200.0);
+    cfg.schedule = Schedule::Open { rate };
+    let open = bench(&cfg).await.target;
+    assert!(open.allowed.calls >= 1500, "{open:?}");
+    let (corrected, uncorrected) = (open.allowed.corrected, open.allowed.uncorrected);
+    assert!(
+        corrected.p99_us >= 10.0 * uncorrected.p99_us,
+        "corrected {corrected:?} vs uncorrected {uncorrected:?} at {rate}/s"
+    );
+    // The hiding effect: the closed loop's p99 misses what the open loop
+    // shows, though both met the same stalls.
+    assert!(
+        corrected.p99_us >= 10.0 * closed.allowed.corrected.p99_us,
+        "open {corrected:?} vs closed {:?}",
+        closed.allowed.corrected
+    );
+}
+
+fn check_honest(phase: &PhaseReport, dir: &Path, through_enforcer: bool) {
+    let answered = phase.allowed.calls + phase.denied.calls;
+    assert_eq!(
+        phase.errors.transport + phase.errors.timeout,
+        0,
+        "{phase:?}"
+    );
+    assert_eq!(phase.sent, answered, "{phase:?}");
+    assert!(phase.sent >= 100, "{phase:?}");
+    let arrived = ledger_calls(dir);
+    if through_enforcer {
+        // Denied calls stop at the enforcer; everything else arrives.
+        assert_eq!(phase.errors.denied, 0, "{phase:?}");
+        assert_eq!(phase.errors.admitted, 0, "{phase:?}");
+        assert_eq!(arrived, phase.allowed.calls, "{phase:?}");
+        assert_eq!(phase.denied.refused, phase.denied.calls);
+    } else {
+        assert_eq!(arrived, phase.sent, "{phase:?}");
+    }
+}
+
+async fn honest_over(transport: Transport) {
+    let keep = tempfile::tempdir().unwrap();
+    let mut cfg = config(TargetSpec::Builtin, transport, Some(keep.path()));
+    cfg.schedule = Schedule::Open { rate: 150.0 };
+    cfg.connections = 2;
+    cfg.lanes = if transport == Transport::Http { 2 } else { 8 };
+    cfg.baseline = true;
+    let report = bench(&cfg).await;
+    check_honest(&report.target, &keep.path().join("target"), true);
+    let baseline = report.baseline.as_ref().unwrap();
+    check_honest(baseline, &keep.path().join("baseline"), false);
+    assert_eq!(report.target.transport, transport);
+    assert_eq!(baseline.transport, transport);
+    assert!(report.added.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_counts_what_the_bench_says_it_sent_over_stdio() {
+    honest_over(Transport::Stdio).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_counts_what_the_bench_says_it_sent_over_http() {
+    honest_over(Transport::Http).await;
+}
