@@ -8,7 +8,7 @@
 //! enforced call is parsed, key-checked, judged, schema-validated and
 //! counted. After criterion's groups, a fixed number of round trips per
 //! path go into a histogram and the p50/p99 of each path and the added p50
-//! are printed.
+//! are printed, with the CPU time each path spends per call.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -290,6 +290,40 @@ fn bench_http(c: &mut Criterion) {
     g.finish();
 }
 
+/// The proxy's own work per call, without any hop: parsing the frame and
+/// deciding it (schema included), to tell CPU from transport in the totals.
+fn bench_parts(c: &mut Criterion) {
+    let f = frame(1);
+    let policy = gauntlet::policy::parse_json(POLICY, "bench.json").unwrap();
+    let tools: Vec<Value> = mock()
+        .catalogue()
+        .tools()
+        .iter()
+        .map(|t| serde_json::to_value(t.entry()).unwrap())
+        .collect();
+    let schemas = gauntlet::policy::SchemaSet::from_tools(&tools);
+    let store = MemoryStore::default();
+    let frame_value: Value = serde_json::from_slice(&f).unwrap();
+    let args = &frame_value["params"]["arguments"];
+    let mut g = c.benchmark_group("proxy/parts");
+    g.bench_function("parse_2kb_frame", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&f)).unwrap())
+    });
+    g.bench_function("decide_2kb_call", |b| {
+        b.iter(|| {
+            let call = gauntlet::policy::Call {
+                tool: POST,
+                args: Some(black_box(args)),
+                grant: "bench",
+                session: "s",
+            };
+            gauntlet::policy::decide(&policy, &call, Some(&schemas), &store, &SystemClock)
+        })
+    });
+    g.finish();
+    println!("call frame: {} bytes", f.len());
+}
+
 const SAMPLES: usize = 20_000;
 
 fn percentiles(label: &str, samples: impl Iterator<Item = Duration>) -> (u64, u64) {
@@ -307,8 +341,36 @@ fn percentiles(label: &str, samples: impl Iterator<Item = Duration>) -> (u64, u6
     (p50, p99)
 }
 
+/// CPU time of the calling thread so far, from `/proc` (clock ticks of
+/// 10 ms). Everything of an in-process path runs on the one thread of a
+/// current-thread runtime, so CPU per call is the work itself, which stays
+/// meaningful when other processes load the machine and inflate wall time.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU per call since `before`, in microseconds.
+fn per_call(before: Option<Duration>, n: usize) -> Option<f64> {
+    let used = thread_cpu()?.checked_sub(before?)?;
+    Some(used.as_secs_f64() * 1e6 / n as f64)
+}
+
+fn print_cpu(label: &str, direct: Option<f64>, enforced: Option<f64>) {
+    if let (Some(d), Some(e)) = (direct, enforced) {
+        println!(
+            "{label} cpu per call: direct {d:.1} us, enforced {e:.1} us, added {:.1} us",
+            e - d
+        );
+    }
+}
+
 /// Interleaves direct and enforced round trips so both see the same
-/// machine load, then prints each path's percentiles and the added p50.
+/// machine load, then prints each path's percentiles and the added p50,
+/// and the CPU each path spends per call.
 fn summary(_: &mut Criterion) {
     let rt = runtime();
     let mut direct = stdio_pipe(&rt, false);
@@ -327,6 +389,20 @@ fn summary(_: &mut Criterion) {
         "stdio added p50: {:.1} us (goal <= 15 us)",
         (ep as f64 - dp as f64) / 1e3
     );
+    let before = thread_cpu();
+    rt.block_on(async {
+        for _ in 0..SAMPLES {
+            direct.call().await;
+        }
+    });
+    let d = per_call(before, SAMPLES);
+    let before = thread_cpu();
+    rt.block_on(async {
+        for _ in 0..SAMPLES {
+            enforced.call().await;
+        }
+    });
+    print_cpu("stdio", d, per_call(before, SAMPLES));
 
     let mut direct = http_path(&rt, false);
     let mut enforced = http_path(&rt, true);
@@ -344,7 +420,21 @@ fn summary(_: &mut Criterion) {
         "http added p50: {:.1} us (goal <= 100 us)",
         (ep as f64 - dp as f64) / 1e3
     );
+    let before = thread_cpu();
+    rt.block_on(async {
+        for _ in 0..SAMPLES {
+            direct.call().await;
+        }
+    });
+    let d = per_call(before, SAMPLES);
+    let before = thread_cpu();
+    rt.block_on(async {
+        for _ in 0..SAMPLES {
+            enforced.call().await;
+        }
+    });
+    print_cpu("http", d, per_call(before, SAMPLES));
 }
 
-criterion_group!(benches, bench_stdio, bench_http, summary);
+criterion_group!(benches, bench_parts, bench_stdio, bench_http, summary);
 criterion_main!(benches);

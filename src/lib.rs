@@ -21,10 +21,12 @@
 //! | [`oracle`]  | ledger + replies + model -> verdicts                            |
 //! | [`run`]     | replay, control runs and fuzz campaigns; emits events           |
 //! | [`load`]    | load schedules, workers and histograms; emits events            |
-//! | [`report`]  | events -> table, JSON, JUnit, SARIF, Markdown, HTML             |
+//! | [`report`]  | events -> table, JSON, JUnit, SARIF, Markdown, HTML; the matrix |
+//! |             | site of several runs; the CI gate (`--fail-on`, known gaps)     |
 //!
 //! [`names`] is a leaf shared by `mock` and `policy`: both must fold a tool
 //! name the same way, or a variant judged as "unknown" could still execute.
+//! `report` folds names with it too, so SARIF fingerprints ignore variants.
 
 pub mod enforcer;
 pub mod generate;

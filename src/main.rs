@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,15 @@ enum Command {
     Enforce(gauntlet::enforcer::cli::EnforceArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
+    /// Re-render saved JSON runs as table, JSON, JUnit, SARIF, Markdown or HTML.
+    Report(gauntlet::report::cli::ReportArgs),
+    /// Combine runs against several enforcers into a static site: the enforcer × attack matrix.
+    Matrix(gauntlet::report::cli::MatrixArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -65,5 +74,16 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Report(args) => gauntlet::report::cli::report_main(&args),
+        Command::Matrix(args) => gauntlet::report::cli::matrix_main(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "gauntlet",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }

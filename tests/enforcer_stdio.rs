@@ -265,3 +265,63 @@ async fn refunds_follow_the_policy() {
     // and all 5 wrote. That is the abuse refunds open up.
     assert_eq!(write_then_error_arrivals(true).await, 5);
 }
+
+#[tokio::test]
+async fn a_request_id_already_in_flight_is_refused_and_not_forwarded() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (client, proxy_down) = tokio::io::duplex(1 << 16);
+    let (proxy_up, upstream) = tokio::io::duplex(1 << 16);
+    let info = gauntlet::enforcer::SessionInfo {
+        grant: "alice".into(),
+        session_id: "s1".into(),
+    };
+    let served = tokio::spawn(gauntlet::enforcer::stdio::serve(
+        enforcer(policy(OPEN), None),
+        info,
+        tokio::io::split(proxy_down),
+        tokio::io::split(proxy_up),
+    ));
+    let (client_r, mut client_w) = tokio::io::split(client);
+    let (up_r, mut up_w) = tokio::io::split(upstream);
+    let mut from_proxy = BufReader::new(client_r).lines();
+    let mut at_upstream = BufReader::new(up_r).lines();
+    let ping = b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}\n";
+    client_w.write_all(ping).await.unwrap();
+    client_w.write_all(ping).await.unwrap();
+    // The upstream (this test) has not answered, so the second is refused.
+    let refused: Value =
+        serde_json::from_str(&from_proxy.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(refused["id"], 7);
+    assert_eq!(refused["error"]["data"]["kind"], "duplicate-id");
+    let first = at_upstream.next_line().await.unwrap().unwrap();
+    assert!(first.contains("\"ping\""));
+    // Once answered, the id may be used again.
+    up_w.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n")
+        .await
+        .unwrap();
+    let answered: Value =
+        serde_json::from_str(&from_proxy.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(answered, json!({"jsonrpc":"2.0","id":7,"result":{}}));
+    client_w.write_all(ping).await.unwrap();
+    assert!(
+        at_upstream
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("\"ping\"")
+    );
+    // The client leaves; the proxy answers what upstream never did, and ends.
+    client_w.shutdown().await.unwrap();
+    drop(up_w);
+    drop(at_upstream);
+    let last: Value =
+        serde_json::from_str(&from_proxy.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(last["id"], 7);
+    assert_eq!(last["error"]["data"]["kind"], "upstream-closed");
+    tokio::time::timeout(HANG, served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

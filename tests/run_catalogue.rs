@@ -40,14 +40,18 @@ async fn run_fixtures(cfg: &RunConfig) -> RunReport {
     run(cfg, &all, &mut collector, &mut rx).await;
     let mut report = collector.report();
     report.summary.duration_ms = 0;
+    if let Some(info) = &mut report.info {
+        info.started_at = None;
+    }
     for s in &mut report.scenarios {
         s.duration_ms = 0;
-        s.file = s
-            .file
-            .rsplit("catalogue/")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        for path in [&mut s.file, &mut s.policy_file] {
+            *path = path
+                .rsplit("catalogue/")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
     }
     report
 }

@@ -13,6 +13,11 @@ use crate::names::lenient_key;
 /// The method every policy decision is about.
 pub const TOOLS_CALL: &str = "tools/call";
 
+/// Ids of the proxy's own requests start with this. Client requests may
+/// not use such ids at all: one sent just before the proxy's own request
+/// would have its reply taken for the proxy's schemas.
+pub const OWN_ID_PREFIX: &str = "gauntlet-enforcer/";
+
 /// What to do with one client frame.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Inbound {
@@ -272,6 +277,19 @@ fn sort_message(mut obj: Map<String, Value>) -> Inbound {
         }
         return r;
     }
+    if id
+        .as_ref()
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.starts_with(OWN_ID_PREFIX))
+    {
+        return refuse(
+            reply_id,
+            INVALID_REQUEST,
+            "reserved-id",
+            format!("request ids starting with `{OWN_ID_PREFIX}` are reserved by the enforcer"),
+            None,
+        );
+    }
     let Some(id) = id else {
         if is_call {
             let tool = obj
@@ -448,6 +466,11 @@ mod tests {
                 Some(INVALID_REQUEST),
             ),
             (r#""tools/call""#, "invalid-request", Some(INVALID_REQUEST)),
+            (
+                r#"{"jsonrpc":"2.0","id":"gauntlet-enforcer/1","method":"tools/list"}"#,
+                "reserved-id",
+                Some(INVALID_REQUEST),
+            ),
         ];
         for (raw, kind, code) in cases {
             let (got, reply) = kind_of(raw);
@@ -457,6 +480,31 @@ mod tests {
                 .and_then(|r| r.pointer("/error/code"))
                 .and_then(Value::as_i64);
             assert_eq!(got_code, code, "{raw}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Sorting never panics, and nothing that is not a single
+        /// well-formed `tools/call` request comes out as a call.
+        #[test]
+        fn sorting_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            if let Inbound::Call(c) = sort(&bytes) {
+                let v: Value = serde_json::from_slice(&bytes).unwrap();
+                proptest::prop_assert_eq!(&v["method"], "tools/call");
+                proptest::prop_assert!(c.args.is_object());
+            }
+        }
+
+        /// Any call frame with a key repeated in its arguments, in any case,
+        /// is refused.
+        #[test]
+        fn repeated_argument_keys_are_always_refused(key in "[a-z]{1,8}", upper in proptest::bool::ANY) {
+            let twin = if upper { key.to_uppercase() } else { key.clone() };
+            let raw = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"T","arguments":{{"{key}":1,"{twin}":2}}}}}}"#
+            );
+            let refused = matches!(sort(raw.as_bytes()), Inbound::Refuse(r) if r.audit[0].kind == "ambiguous-keys");
+            proptest::prop_assert!(refused);
         }
     }
 

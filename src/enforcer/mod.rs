@@ -32,6 +32,8 @@
 //!   would run it but nobody could be told it was denied;
 //! - a request whose id is already in flight in the session (-32600): the
 //!   reply could not be matched to the right call, and refunds with it;
+//!   and any request id starting with `gauntlet-enforcer/`, the prefix of
+//!   the proxy's own requests;
 //! - **batches, whole** (-32600 for each request in it). Batches left the
 //!   protocol in 2025-06-18 and no current client sends them. Inspecting
 //!   element by element would forward a different batch from the one sent

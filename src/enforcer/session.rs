@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
 use super::audit::{self, AuditRecord};
-use super::inbound::{CallFrame, Refused, id_key, protocol_error};
+use super::inbound::{CallFrame, OWN_ID_PREFIX, Refused, id_key, protocol_error};
 use super::{DENIED, Enforcer, Learned, SessionInfo};
 use crate::mcp::jsonrpc::{self, INTERNAL_ERROR, INVALID_REQUEST};
 use crate::names::lenient_key;
@@ -21,10 +21,6 @@ use crate::policy::{self, Call, Decision, Receipt};
 
 /// The most `tools/list` pages the proxy follows when learning schemas.
 const MAX_PAGES: usize = 64;
-
-/// Ids of the proxy's own requests start with this; a client request that
-/// reuses one while it is in flight is refused like any duplicate id.
-const OWN_ID_PREFIX: &str = "gauntlet-enforcer/";
 
 #[derive(Debug)]
 enum Pending {

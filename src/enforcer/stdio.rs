@@ -95,6 +95,7 @@ where
         &to_client,
         &to_upstream
     ));
+    let mut up_done = false;
     let result = tokio::select! {
         r = &mut down => {
             to_upstream.close().await;
@@ -107,19 +108,39 @@ where
                     break;
                 }
                 tokio::select! {
-                    () = &mut up => break,
+                    () = &mut up => {
+                        up_done = true;
+                        break;
+                    }
                     () = idle => {}
                 }
             }
             r
         }
-        () = &mut up => Ok(()),
+        () = &mut up => {
+            up_done = true;
+            Ok(())
+        }
     };
-    for reply in session.upstream_closed(&inflight) {
-        let _ = to_client.send_value(&reply).await;
+    let finish = async {
+        for reply in session.upstream_closed(&inflight) {
+            let _ = to_client.send_value(&reply).await;
+        }
+        to_client.close().await;
+        to_upstream.close().await;
+    };
+    if up_done {
+        finish.await;
+    } else {
+        // The upstream loop may be suspended half-way through writing a reply
+        // to the client, holding that side: keep driving it while closing,
+        // or the close waits forever for a lock nobody will release.
+        let mut finish = pin!(finish);
+        tokio::select! {
+            () = &mut finish => {}
+            () = &mut up => finish.await,
+        }
     }
-    to_client.close().await;
-    to_upstream.close().await;
     result
 }
 

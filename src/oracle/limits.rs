@@ -261,8 +261,10 @@ pub(crate) fn over_blocking(
                 // Reaching the mock at all means the enforcer did not deny
                 // it; only what executed counts against the limits.
                 if !records.is_empty() {
-                    if records.iter().any(|r| r.executed) {
-                        sim.add(&reqs, call.sent_at_ns);
+                    // Counted from its arrival: after the enforcer decided, so
+                    // the model never sees room the enforcer could not have.
+                    if let Some(r) = records.iter().find(|r| r.executed) {
+                        sim.add(&reqs, r.at_unix_ns.max(call.sent_at_ns));
                     }
                 } else if sim.surely_fits(mode, &reqs, call.sent_at_ns, tol) {
                     out.calls.insert(ci);

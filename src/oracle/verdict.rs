@@ -64,6 +64,24 @@ pub enum Check {
     MaxArrivals,
 }
 
+impl Check {
+    /// The name used in reports and known-gaps files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::ForbiddenArrival => "forbidden-arrival",
+            Check::OverLimit => "over-limit",
+            Check::OverBlocked => "over-blocked",
+            Check::Spoofed => "spoofed",
+            Check::Hung => "hung",
+            Check::Crashed => "crashed",
+            Check::HiddenListed => "hidden-listed",
+            Check::TokenPassthrough => "token-passthrough",
+            Check::SuccessOnProbe => "success-on-probe",
+            Check::MaxArrivals => "max-arrivals",
+        }
+    }
+}
+
 /// A ledger record, cut down for a report.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RecordBrief {
@@ -115,6 +133,9 @@ pub struct Finding {
     /// The policy rule involved (a JSON pointer or YAML path), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// The line of that rule in the policy file, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,7 +146,7 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<String>,
     /// What the ledger saw.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ledger: Vec<RecordBrief>,
 }
 
@@ -136,6 +157,7 @@ impl Finding {
             check,
             message,
             rule: None,
+            line: None,
             step: None,
             identity: None,
             session: None,

@@ -69,3 +69,23 @@ pub fn sniff(path: &Path, src: &str) -> Dialect {
         _ => Dialect::Yaml,
     }
 }
+
+/// The 1-based line of a top-level key (`hide`, `default`) in a policy's
+/// source, for reports that point at the rule a finding broke; `None` when
+/// the key is not written out.
+pub(crate) fn top_level_line(src: &str, dialect: Dialect, key: &str) -> Option<u32> {
+    let path = path::DocPath::default().key(key);
+    let (line, _) = match dialect {
+        Dialect::Json => locate::json(src, &path),
+        Dialect::Yaml => locate::yaml(src, &path),
+    };
+    // The locators fall back to the document's start for a missing key.
+    let text = src
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let written = match dialect {
+        Dialect::Json => text.contains(&format!("\"{key}\"")),
+        Dialect::Yaml => text.trim_start().starts_with(key),
+    };
+    written.then_some(line)
+}

@@ -16,28 +16,65 @@ fn details(s: &ScenarioReport) -> String {
         let _ = writeln!(out, "error: {e}");
     }
     for f in s.target.iter().flat_map(|t| &t.findings) {
-        let _ = writeln!(out, "{} ({:?}): {}", f.verdict.as_str(), f.check, f.message);
+        let _ = writeln!(
+            out,
+            "{} ({}): {}",
+            f.verdict.as_str(),
+            f.check.as_str(),
+            super::md::text_head(&f.message)
+        );
         if let Some(rule) = &f.rule {
-            let _ = writeln!(out, "  rule: {rule}");
+            let at = f.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            let _ = writeln!(out, "  rule: {} {rule}{at}", s.policy_file);
+        }
+        if let (Some(id), Some(sess)) = (&f.identity, &f.session) {
+            let _ = writeln!(out, "  grant: {id} · session {sess}");
         }
         if let Some(frame) = &f.frame {
-            let _ = writeln!(out, "  frame: {frame}");
+            let _ = writeln!(out, "  frame: {}", super::md::frame_head(frame));
+        }
+        for r in &f.ledger {
+            let _ = writeln!(out, "  ledger #{}: {}", r.seq, r.raw);
         }
     }
     let _ = writeln!(out, "replay: {}", s.replay);
-    out
+    xml_safe(&out)
 }
 
-/// Renders the report as JUnit XML.
-pub fn render(report: &RunReport) -> Result<String, String> {
+/// XML 1.0 cannot carry most control characters even escaped, and attack
+/// frames are full of them: spell them out instead.
+fn xml_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c.to_string(),
+            c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => {
+                format!("\\u{{{:04x}}}", c as u32)
+            }
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Renders the reports as JUnit XML: one suite per category (per target and
+/// category when there are several runs).
+pub fn render(reports: &[RunReport]) -> Result<String, String> {
     let mut junit = Report::new("gauntlet");
     let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
+    for report in reports {
+        add_run(report, reports.len() > 1, &mut suites);
+    }
+    junit.add_test_suites(suites.into_values());
+    junit.to_string().map_err(|e| e.to_string())
+}
+
+fn add_run(report: &RunReport, prefixed: bool, suites: &mut BTreeMap<String, TestSuite>) {
+    let target = report.target_label();
     for s in &report.scenarios {
         let status = match s.status {
             Status::Passed => TestCaseStatus::success(),
             Status::Skipped => {
                 let mut st = TestCaseStatus::skipped();
-                st.set_message(s.errors.join("; "));
+                st.set_message(xml_safe(&s.errors.join("; ")));
                 st
             }
             Status::Failed => {
@@ -46,9 +83,9 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                     .target
                     .as_ref()
                     .and_then(|t| t.findings.first())
-                    .map(|f| f.message.clone())
+                    .map(|f| super::md::text_head(&f.message))
                     .unwrap_or_default();
-                st.set_message(first)
+                st.set_message(xml_safe(&first))
                     .set_type("finding")
                     .set_description(details(s));
                 st
@@ -58,7 +95,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 st.set_message(if s.status == Status::Broken {
                     "control run did not land".to_owned()
                 } else {
-                    s.errors.join("; ")
+                    xml_safe(&s.errors.join("; "))
                 })
                 .set_type(s.status.as_str())
                 .set_description(details(s));
@@ -68,11 +105,14 @@ pub fn render(report: &RunReport) -> Result<String, String> {
         let mut case = TestCase::new(format!("{} — {}", s.id, s.title), status);
         case.set_classname(format!("gauntlet.{}", s.category))
             .set_time(Duration::from_millis(s.duration_ms));
+        let suite = if prefixed {
+            format!("{target} · {}", s.category)
+        } else {
+            s.category.to_string()
+        };
         suites
-            .entry(s.category.to_string())
+            .entry(suite)
             .or_insert_with_key(|k| TestSuite::new(k.clone()))
             .add_test_case(case);
     }
-    junit.add_test_suites(suites.into_values());
-    junit.to_string().map_err(|e| e.to_string())
 }

@@ -45,6 +45,7 @@ impl EventSink for Progress {
                 self.bar.inc(1);
             }
             Event::RunFinished(_) => self.bar.finish_and_clear(),
+            Event::Bench(_) => {}
         }
     }
 }

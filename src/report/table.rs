@@ -152,13 +152,14 @@ pub fn render(report: &RunReport, color: bool) -> String {
         for f in s.target.iter().flat_map(|t| &t.findings) {
             let _ = writeln!(
                 out,
-                "  {} · {:?}: {}",
+                "  {} · {}: {}",
                 p.red(f.verdict.as_str()),
-                f.check,
-                f.message
+                f.check.as_str(),
+                super::md::text_head(&f.message)
             );
             if let Some(rule) = &f.rule {
-                let _ = writeln!(out, "    rule:   {rule}");
+                let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+                let _ = writeln!(out, "    rule:   {rule} ({}{line})", s.policy_file);
             }
             if let (Some(id), Some(sess)) = (&f.identity, &f.session) {
                 let _ = writeln!(out, "    grant:  {id} · session {sess}");
@@ -172,7 +173,7 @@ pub fn render(report: &RunReport, color: bool) -> String {
                     "    ledger: #{} {} {} executed={}",
                     r.seq,
                     r.method.as_deref().unwrap_or("?"),
-                    r.raw_name.as_deref().unwrap_or(""),
+                    super::md::text_head(r.raw_name.as_deref().unwrap_or("")),
                     r.executed
                 );
             }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::report::cli::GateArgs;
 use crate::report::{self, Collector, Format, Output, Progress, Tee};
 use crate::target::{HarnessConfig, TargetSpec, Transport};
 
@@ -54,7 +55,7 @@ pub struct RunArgs {
     /// Seed for generated arguments; the same seed replays the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output format (repeatable): table, json, junit.
+    /// Output format (repeatable).
     #[arg(long, value_enum)]
     pub format: Vec<Format>,
     /// Write every format into this folder.
@@ -69,6 +70,8 @@ pub struct RunArgs {
     /// Scenarios run at once (each in its own folder, with its own state).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 /// Parses `5s`, `250ms`, `2m` or a bare number of seconds.
@@ -171,9 +174,15 @@ pub async fn main(args: RunArgs) -> ExitCode {
 
 async fn run(args: RunArgs) -> Result<u8, String> {
     let target = args.target.spec()?;
+    // A broken known-gaps file should stop the run before it starts.
+    if let Some(path) = &args.gate.known_gaps {
+        report::gate::KnownGaps::load(path).map_err(|e| e.to_string())?;
+    }
     let mut harness = args.target.harness()?;
     harness.keep_workdirs = args.keep_workdirs.clone();
-    let all = crate::scenario::load_catalogue(&args.catalogue).map_err(|e| e.to_string())?;
+    let (catalogue, _embedded) = crate::scenario::embedded::resolve(&args.catalogue)
+        .map_err(|e| format!("writing the embedded catalogue: {e}"))?;
+    let all = crate::scenario::load_catalogue(&catalogue).map_err(|e| e.to_string())?;
     let scenarios = crate::scenario::select(&all, &args.attacks).map_err(|e| e.to_string())?;
     if scenarios.is_empty() {
         return Err(format!("no scenario matches {:?}", args.attacks));
@@ -232,10 +241,10 @@ async fn run(args: RunArgs) -> Result<u8, String> {
 
     let mut collector = Collector::default();
     let mut progress = Progress::new(std::io::stderr().is_terminal());
-    let summary = {
+    {
         let mut tee = Tee(vec![&mut progress, &mut collector]);
-        crate::run::run(&cfg, &scenarios, &mut tee, &mut stop_rx).await
-    };
+        crate::run::run(&cfg, &scenarios, &mut tee, &mut stop_rx).await;
+    }
     let formats = if args.format.is_empty() {
         vec![Format::Table]
     } else {
@@ -244,10 +253,11 @@ async fn run(args: RunArgs) -> Result<u8, String> {
     let output = Output {
         formats,
         out: args.out.clone(),
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        color: report::color_wanted(),
     };
-    report::write(&collector.report(), &output)?;
-    Ok(summary.exit_code())
+    let report = collector.report();
+    report::write(&report, &output)?;
+    args.gate.exit_code(std::slice::from_ref(&report))
 }
 
 #[cfg(test)]

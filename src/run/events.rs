@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::latency::{BenchReport, LatencySeries, SeriesKind};
 use crate::oracle::{ScenarioJudgement, Verdict};
 use crate::scenario::{Category, Scenario, Severity};
 use crate::target::Transport;
@@ -12,9 +13,14 @@ use crate::target::Transport;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted(RunInfo),
-    ScenarioStarted { index: usize, id: String },
+    ScenarioStarted {
+        index: usize,
+        id: String,
+    },
     ScenarioFinished(Box<ScenarioReport>),
     RunFinished(RunSummary),
+    /// Latency figures from a load run (`gauntlet bench`).
+    Bench(Box<BenchReport>),
 }
 
 /// What a run is.
@@ -26,6 +32,9 @@ pub struct RunInfo {
     pub seed: u64,
     pub scenarios: usize,
     pub control: bool,
+    /// When the run started, RFC 3339 in UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
 }
 
 /// How a scenario ended.
@@ -74,6 +83,16 @@ pub struct ScenarioReport {
     pub description: String,
     pub references: Vec<String>,
     pub file: String,
+    /// The MCP protocol revision the client spoke.
+    #[serde(default)]
+    pub revision: String,
+    /// The policy file the scenario ran under (the scenario file itself for
+    /// an inline policy), so reports can point into it.
+    #[serde(default)]
+    pub policy_file: String,
+    /// The policy's text, so a published page shows what was enforced.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy_text: String,
     pub policy_hash: String,
     pub status: Status,
     pub target: Option<ScenarioJudgement>,
@@ -94,6 +113,12 @@ impl ScenarioReport {
             description: s.description.clone(),
             references: s.references.clone(),
             file: s.path.display().to_string(),
+            revision: s.revision.as_str().to_owned(),
+            policy_file: match &s.policy {
+                crate::scenario::PolicySource::File(p) => p.display().to_string(),
+                crate::scenario::PolicySource::Inline(_) => s.path.display().to_string(),
+            },
+            policy_text: String::new(),
             policy_hash: String::new(),
             status: Status::Error,
             target: None,

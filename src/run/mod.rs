@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod events;
 pub mod exec;
+pub mod latency;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,6 +18,7 @@ use crate::policy::Policy;
 use crate::scenario::{PolicySource, Scenario};
 use crate::target::{Arena, HarnessConfig, TargetSpec, Transport};
 pub use events::{ControlReport, Event, RunInfo, RunSummary, ScenarioReport, Status};
+pub use latency::{BenchReport, LatencySeries, SeriesKind};
 
 /// Receives events as they happen.
 pub trait EventSink {
@@ -81,6 +83,7 @@ pub async fn run(
         seed: cfg.seed,
         scenarios: scenarios.len(),
         control: cfg.control && cfg.target != TargetSpec::None,
+        started_at: Some(utc_now()),
     }));
     let mut summary = RunSummary::default();
     let catalogue = match Catalogue::bundled() {
@@ -161,6 +164,7 @@ async fn run_one(
         }
     };
     report.policy_hash = hash(&text);
+    report.policy_text = text;
     let overrides = Overrides {
         max_arrivals: scenario.expect.max_arrivals,
         no_success: scenario.expect.no_success,
@@ -197,7 +201,17 @@ async fn run_one(
     };
     let (target, control) = tokio::join!(target_run, control_run);
     match target {
-        Ok(j) => report.target = Some(j),
+        Ok(mut j) => {
+            if matches!(scenario.policy, PolicySource::File(_)) {
+                for f in &mut j.findings {
+                    f.line = f
+                        .rule
+                        .as_deref()
+                        .and_then(|r| rule_line(&policy, &report.policy_text, r));
+                }
+            }
+            report.target = Some(j);
+        }
         Err(e) => {
             report.status = Status::Error;
             report.errors.push(format!("target: {e}"));
@@ -245,7 +259,102 @@ async fn once(
     Ok(oracle::judge(policy, &obs, overrides, Tolerance::default()))
 }
 
+/// The source line of the rule at `pointer` (as findings name it): the rule
+/// itself, else the closest enclosing one; `hide` and `default`, which are
+/// no rule of the model, are found in the text.
+fn rule_line(policy: &Policy, text: &str, pointer: &str) -> Option<u32> {
+    let top = pointer.strip_prefix('/').unwrap_or(pointer);
+    if matches!(top, "hide" | "default") {
+        return crate::policy::top_level_line(text, policy.source.dialect, top);
+    }
+    let mut locs = Vec::new();
+    for limit in &policy.all_tools {
+        locs.push(&limit.loc);
+    }
+    for rule in &policy.tools {
+        locs.push(&rule.loc);
+        locs.extend(rule.limits.iter().map(|l| &l.loc));
+        locs.extend(rule.require.iter().map(|c| &c.loc));
+        locs.extend(rule.deny_if.iter().map(|c| &c.loc));
+    }
+    let encloses = |outer: &str| {
+        pointer == outer
+            || pointer
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with(['/', '.', '[']))
+    };
+    locs.into_iter()
+        .filter(|l| l.line.is_some() && !l.pointer.is_empty() && encloses(&l.pointer))
+        .max_by_key(|l| l.pointer.len())
+        .and_then(|l| l.line)
+}
+
+/// Now as RFC 3339 in UTC, to the second.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Where the scenario files are, by default.
 pub fn default_catalogue() -> PathBuf {
     PathBuf::from("attacks")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_790_000_000), "2026-09-21T14:13:20Z");
+    }
+
+    #[test]
+    fn finding_lines_come_from_the_deciding_rule() {
+        let src = "{\n  \"version\": \"1\",\n  \"default\": \"deny\",\n  \"tools\": {\n    \"a\": {},\n    \"b\": {\n      \"limits\": [{\"counter\": \"c\", \"window\": \"minute\", \"max\": 3, \"scope\": \"grant\"}]\n    }\n  }\n}\n";
+        let policy = crate::policy::parse_json(src, "p.json").unwrap();
+        let line = |p: &str| rule_line(&policy, src, p);
+        assert_eq!(line("/tools/b/limits/0"), Some(7));
+        assert_eq!(line("/tools/a"), Some(5));
+        assert_eq!(line("/tools/b/limits/0/max"), Some(7));
+        assert_eq!(line("/default"), Some(3));
+        assert_eq!(line("/hide"), None, "not written out");
+        assert_eq!(line("/tools/bb"), None);
+        let yaml = "version: \"1\"\ndescription: x\nhide:\n  - a\ndefault: deny\n";
+        let dialect = crate::policy::Dialect::Yaml;
+        assert_eq!(
+            crate::policy::top_level_line(yaml, dialect, "hide"),
+            Some(3)
+        );
+        assert_eq!(
+            crate::policy::top_level_line(yaml, dialect, "default"),
+            Some(5)
+        );
+    }
 }

@@ -13,6 +13,7 @@
 
 pub mod cli;
 mod convert;
+pub mod embedded;
 mod error;
 mod expand;
 mod load;

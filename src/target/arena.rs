@@ -192,7 +192,8 @@ impl Arena {
                     program,
                     args: words.collect(),
                     env: vec![("GAUNTLET_IDENTITY".into(), key.identity.clone())],
-                    cwd: Some(self.workdir.path().to_path_buf()),
+                    // The harness's own folder: templates name files relative to it.
+                    cwd: None,
                 };
                 Client::spawn(opts, self.cfg.timeout).await?
             }

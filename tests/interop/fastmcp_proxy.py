@@ -19,12 +19,18 @@ Example, as an external enforcer template for the harness:
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import shlex
 import sys
 
-from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
-from fastmcp.server import create_proxy
-from fastmcp.server.middleware.rate_limiting import (
+# Before fastmcp is imported, so its own settings pick it up: the harness
+# keeps an enforcer's stderr, and fastmcp's INFO lines are noise there.
+os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
+
+from fastmcp.client.transports import StdioTransport, StreamableHttpTransport  # noqa: E402
+from fastmcp.server import create_proxy  # noqa: E402
+from fastmcp.server.middleware.rate_limiting import (  # noqa: E402
     RateLimitingMiddleware,
     SlidingWindowRateLimitingMiddleware,
 )
@@ -86,6 +92,9 @@ def build(args: argparse.Namespace):
 
 def main() -> int:
     args = parse_args(sys.argv[1:])
+    # The Aksjah tool names contain spaces; the SDK warns about each one
+    # (SEP-986 says "should", not "must") and then serves them unchanged.
+    logging.getLogger("mcp.shared.tool_name_validation").setLevel(logging.ERROR)
     build(args).run(transport="stdio", show_banner=False)
     return 0
 

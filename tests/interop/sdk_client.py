@@ -10,6 +10,9 @@ PostCustomers under its own name, was valid and executed.
 
     .venv/bin/python tests/interop/sdk_client.py --gauntlet target/debug/gauntlet
 
+Last, the same client goes through the fastmcp proxy (`fastmcp_proxy.py`)
+to the stdio mock, to keep that third-party enforcer working as pinned.
+
 Prints one line per check and a closing `interop: N passed, M failed`.
 """
 
@@ -27,9 +30,12 @@ from contextlib import asynccontextmanager
 
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
 POST = "WizCommerce Open API_PostCustomers"
 GET = "WizCommerce Open API_GetCustomers"
+DELETE = "WizCommerce Open API_DeleteCustomer"
+FASTMCP_PROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fastmcp_proxy.py")
 TOOL_COUNT = 5
 VALID_ARGS = {
     "company_name": "Fjord Supply AS",
@@ -138,6 +144,46 @@ async def run_check(gauntlet: str, transport: str, mode: str, extra: list[str]) 
         return check_ledger(ledger, transport)
 
 
+async def run_fastmcp_check(gauntlet: str) -> str:
+    """The SDK client through the fastmcp proxy (one tool disabled, a small
+    token bucket that never refills) to the stdio mock.
+
+    fastmcp's bucket counts every request (initialize and tools/list too),
+    so the exact number of calls it admits is its business: the check is
+    that it admits some, then refuses with -32000, and that the ledger
+    holds exactly the admitted calls and never the disabled tool.
+    """
+    with tempfile.TemporaryDirectory(prefix="gauntlet-interop-") as tmp:
+        ledger = os.path.join(tmp, "ledger.jsonl")
+        server = StdioServerParameters(
+            command=sys.executable,
+            args=[FASTMCP_PROXY, "--rate", "0.0001", "--burst", "5", "--disable", DELETE,
+                  "--", gauntlet, "mock", "--stdio", "--ledger", ledger],
+        )
+        admitted = refused = 0
+        async with Client(server, mode="legacy", read_timeout_seconds=TIMEOUT) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            expect(POST in names and DELETE not in names, f"proxy listed {names}")
+            disabled = await client.call_tool(DELETE, {"customer_id": "WC_000001"})
+            expect(disabled.is_error, "the disabled tool did not answer isError")
+            for _ in range(5):
+                try:
+                    result = await client.call_tool(POST, VALID_ARGS)
+                    expect(not result.is_error, f"admitted call failed: {result.content}")
+                    expect(refused == 0, "a call was admitted after the bucket ran dry")
+                    admitted += 1
+                except MCPError as e:
+                    expect(e.code == -32000, f"refusal with code {e.code}: {e.message}")
+                    refused += 1
+        expect(admitted >= 1 and refused >= 1, f"{admitted} admitted, {refused} refused")
+        records = read_ledger(ledger)
+        calls = [r for r in records if r.get("method") == "tools/call"]
+        expect(all(r.get("tool") == POST for r in calls), "the disabled tool reached the mock")
+        expect(len(calls) == admitted, f"{len(calls)} calls arrived, {admitted} admitted")
+        expect(all(r.get("executed") for r in calls), "an admitted call did not execute")
+        return f"{admitted} admitted, {refused} refused"
+
+
 async def main_async(gauntlet: str) -> int:
     passed = failed = 0
     # Streamable HTTP twice: the mock answers in plain JSON, or over SSE with `--sse`.
@@ -156,6 +202,15 @@ async def main_async(gauntlet: str) -> int:
                 if not isinstance(e, CheckFailed):
                     traceback.print_exc(file=sys.stdout)
                 failed += 1
+    try:
+        detail = await asyncio.wait_for(run_fastmcp_check(gauntlet), TIMEOUT * 2)
+        print(f"PASS sdk via fastmcp proxy ({detail})")
+        passed += 1
+    except Exception as e:
+        print(f"FAIL sdk via fastmcp proxy: {type(e).__name__}: {e}")
+        if not isinstance(e, CheckFailed):
+            traceback.print_exc(file=sys.stdout)
+        failed += 1
     print(f"interop: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
