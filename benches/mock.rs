@@ -90,13 +90,15 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
+/// A named way to make the ledger a benchmarked mock writes to.
+type LedgerSink<'a> = (&'a str, Box<dyn Fn() -> Ledger + 'a>);
+
 fn handle(c: &mut Criterion) {
     let frame = post_frame(1);
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("handle_post_call");
     g.throughput(Throughput::Elements(1));
-    type Sink<'a> = Box<dyn Fn() -> Ledger + 'a>;
-    let sinks: [(&str, Sink); 3] = [
+    let sinks: [LedgerSink; 3] = [
         ("ledger_none", Box::new(Ledger::discard)),
         ("ledger_memory", Box::new(Ledger::in_memory)),
         (

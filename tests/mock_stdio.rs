@@ -337,3 +337,34 @@ async fn pipelined_calls_flow_past_a_stalled_one() {
     assert!(child.wait().await.unwrap().success());
     assert_eq!(calls(&s.ledger()).len(), 3);
 }
+
+#[tokio::test]
+async fn a_user_manifest_replaces_the_bundled_tools() {
+    let s = Scratch::new();
+    let manifest = s.dir.path().join("tools.json");
+    let tools = json!({"tools": [{"name": "Other_Tool", "description": "x",
+        "inputSchema": {"type": "object", "required": ["q"],
+                        "properties": {"q": {"type": "string"}}}}]});
+    std::fs::write(&manifest, tools.to_string()).unwrap();
+    let path = manifest.display().to_string();
+    let client = stdio_mock(&s.ledger(), &["--manifest", &path], &[]).await;
+    let listed = client.request("tools/list", None).await.or_stderr(&client);
+    assert_eq!(listed.reply().unwrap()["result"], tools);
+    let ex = client
+        .call_tool("other_tool", json!({"q": "hi"}))
+        .await
+        .or_stderr(&client);
+    assert_eq!(
+        ex.reply().unwrap()["result"]["structuredContent"]["arguments"]["q"],
+        "hi"
+    );
+    let bad = client
+        .call_tool("Other_Tool", json!({}))
+        .await
+        .or_stderr(&client);
+    assert_eq!(bad.reply().unwrap()["result"]["isError"], true);
+    let calls = calls(&s.ledger());
+    assert_eq!(calls[0].tool.as_deref(), Some("Other_Tool"));
+    assert!(calls[0].executed && !calls[1].executed);
+    client.close().await;
+}

@@ -62,6 +62,8 @@ use serde_json::Value;
 
 use self::catalogue::Catalogue;
 pub use self::core::{Conn, HttpMeta, Reply};
+pub use self::dispatch::UNSUPPORTED_PROTOCOL_VERSION;
+pub use self::gate::{HEADER_MISMATCH, decode_header_value};
 use self::ledger::{Ledger, Transport};
 use self::session::{Session, Sessions};
 use self::store::Store;
