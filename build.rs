@@ -33,10 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     code.push_str("pub static FILES: &[(&str, &str)] = &[\n");
     for f in &files {
         let rel = f.strip_prefix(&root)?.to_string_lossy().replace('\\', "/");
+        // Relative to the manifest at compile time, not an absolute path
+        // frozen into OUT_DIR: a cached target folder may outlive the
+        // checkout it was built from.
         writeln!(
             code,
-            "    ({rel:?}, include_str!({:?})),",
-            f.display().to_string()
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),",
+            format!("/attacks/{rel}")
         )?;
     }
     code.push_str("];\n");

@@ -92,9 +92,10 @@ const FLAWS: &[(&str, &[&str])] = &[
     ("spoof-deny", &["tool-access"]),
     ("memory-counters", &["rate-limit"]),
     ("non-atomic", &["rate-limit"]),
-    // `negative-increment` is not here: the fixture checks arguments against
-    // the schemas first, and every numeric field has `minimum: 0`, so no
-    // negative amount ever reaches the flawed counter.
+    // With schemas checked, `minimum: 0` refuses a negative amount before the
+    // counters see it; judged on the policy alone (as PolicyLayer does) the
+    // flawed counter is exposed.
+    ("negative-increment --no-schemas", &["counter-poisoning"]),
     ("shallow-paths", &["argument-checks"]),
     ("refund-on-error", &["quota-refund"]),
     ("notification-call", &["framing"]),
