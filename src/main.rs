@@ -40,7 +40,7 @@ enum Command {
     /// Measure an enforcer's decision latency under load, against the bare mock.
     Bench(gauntlet::load::cli::BenchArgs),
     /// Combine sharded benches' interval logs into one report, as if one machine ran the load.
-    Merge(gauntlet::load::merge::MergeArgs),
+    Merge(gauntlet::load::cli::MergeArgs),
     /// Fuzz an enforcer with call sequences drawn against the policy model.
     Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
 }
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             Ok(rt) => rt.block_on(gauntlet::run::fuzz::cli::main(args)),
             Err(code) => code,
         },
-        Command::Merge(args) => gauntlet::load::merge::main(&args),
+        Command::Merge(args) => gauntlet::load::cli::merge_main(&args),
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(
             &args,
             &mut std::io::stdout(),

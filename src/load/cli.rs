@@ -302,3 +302,34 @@ async fn run(args: BenchArgs) -> Result<u8, String> {
         .map_err(|e| e.to_string())?;
     args.output.emit(&outcome.report, &outcome.logs)
 }
+
+/// `gauntlet merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// Interval logs that `gauntlet bench --shard i/n --out DIR` wrote
+    /// (`target.shard-I-of-N.hlog`, and the `baseline` ones if any).
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Runs `gauntlet merge`: the exit code follows the merged report as
+/// `gauntlet bench`'s does; 2 for a log that cannot be merged.
+pub fn merge_main(args: &MergeArgs) -> ExitCode {
+    let result = args
+        .logs
+        .iter()
+        .map(|p| super::log::read(p))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|logs| super::merge::merge(&logs))
+        .map_err(|e| e.to_string())
+        .and_then(|report| args.output.emit(&report, &[]));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -21,7 +21,6 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{
     IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
@@ -350,9 +349,8 @@ fn entry(line: &[u8]) -> Result<Option<Entry>, String> {
                 .tag()
                 .map(|t| t.as_str().to_owned())
                 .ok_or("an interval without a tag")?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(h.encoded_histogram())
-                .map_err(|e| format!("the histogram is not base64: {e}"))?;
+            let bytes = crate::mock::ledger::b64::decode(h.encoded_histogram())
+                .ok_or("the histogram is not base64")?;
             let histogram = Deserializer::new()
                 .deserialize(&mut bytes.as_slice())
                 .map_err(|e| format!("the histogram does not decode: {e:?}"))?;

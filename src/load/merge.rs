@@ -6,8 +6,6 @@
 //! flag is recomputed from the sums.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 use super::log::{self, Hists, MergeError, PhaseLog, PhaseMeta};
 use crate::run::{
@@ -276,33 +274,272 @@ fn agree(lead: &PhaseMeta, l: &PhaseLog, phase_lead: &PhaseMeta) -> Result<(), M
     Ok(())
 }
 
-/// `gauntlet merge`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct MergeArgs {
-    /// Interval logs that `gauntlet bench --shard i/n --out DIR` wrote
-    /// (`target.shard-I-of-N.hlog`, and the `baseline` ones if any).
-    #[arg(required = true, value_name = "LOG")]
-    pub logs: Vec<PathBuf>,
-    #[command(flatten)]
-    pub output: super::cli::OutputArgs,
-}
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
 
-/// Runs `gauntlet merge`: the exit code follows the merged report as
-/// `gauntlet bench`'s does; 2 for a log that cannot be merged.
-pub fn main(args: &MergeArgs) -> ExitCode {
-    let result = args
-        .logs
-        .iter()
-        .map(|p| log::read(p))
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|logs| merge(&logs))
-        .map_err(|e| e.to_string())
-        .and_then(|report| args.output.emit(&report, &[]));
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::V2DeflateSerializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::load::Class;
+    use crate::load::log::{FORMAT, Tally};
+    use crate::run::Shard;
+    use crate::target::Transport;
+
+    fn meta(shard: Option<Shard>) -> PhaseMeta {
+        PhaseMeta {
+            format: FORMAT,
+            version: "0.0.0".into(),
+            phase: "target".into(),
+            target: "builtin".into(),
+            transport: Transport::Stdio,
+            shard,
+            mix: crate::load::Mix::default(),
+            policy: "bundled".into(),
+            allowed_tools: vec!["a".into()],
+            denied_tools: vec!["d".into()],
+            warmup_s: 0.0,
+            duration_s: 2.0,
+            connections: 1,
+            lanes: 4,
+            offered_rate: Some(50.0),
+            measured_s: 2.0,
+            due_in_window: 100.0,
+            sent: 100,
+            completed: 100,
+            measured: 100,
+            unsent: 0,
+            allowed: Tally {
+                passed: 70,
+                refused: 0,
+            },
+            denied: Tally {
+                passed: 0,
+                refused: 30,
+            },
+            transport_errors: 0,
+            timeouts: 0,
+            message: None,
+        }
+    }
+
+    /// A shard's values as `[corrected, uncorrected]` × `[allowed, denied]`.
+    type Values = [[Vec<u64>; 2]; 2];
+
+    /// Writes `values` as a log of `intervals` intervals, reads it back,
+    /// and returns it with the histograms the values make in memory.
+    fn shard_log(m: PhaseMeta, values: &Values, intervals: usize) -> (PhaseLog, Hists) {
+        let mut whole = Hists::new().unwrap();
+        let mut lines = Vec::new();
+        let mut ser = V2DeflateSerializer::new();
+        let mut w = IntervalLogWriterBuilder::new()
+            .begin_log_with(&mut lines, &mut ser)
+            .unwrap();
+        for k in 0..intervals {
+            for class in Class::ALL {
+                for corrected in [true, false] {
+                    let all = &values[usize::from(!corrected)][class.index()];
+                    let mut h = crate::load::recorder::histogram().unwrap();
+                    for v in all.iter().skip(k).step_by(intervals) {
+                        h.record(*v).unwrap();
+                    }
+                    let into = if corrected {
+                        &mut whole.corrected
+                    } else {
+                        &mut whole.uncorrected
+                    };
+                    into[class.index()].add(&h).unwrap();
+                    let at = Duration::from_secs(k as u64);
+                    let tag = Tag::new(log::tag(class, corrected));
+                    w.write_histogram(&h, at, Duration::from_secs(1), tag)
+                        .unwrap();
+                }
+            }
+        }
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let text = log::write(&m, start, &lines).unwrap();
+        (log::parse(&text, "shard.hlog").unwrap(), whole)
+    }
+
+    fn added(a: &Histogram<u64>, b: &Histogram<u64>) -> Histogram<u64> {
+        let mut sum = a.clone();
+        sum.add(b).unwrap();
+        sum
+    }
+
+    fn spread(seed: u64, n: usize) -> Vec<u64> {
+        // Latencies from 1 µs to seconds, with a heavy tail.
+        (0..n as u64)
+            .map(|i| {
+                let x = (i * 2_654_435_761 + seed * 97) % 1_000_003;
+                1_000 + x * x / 30
+            })
+            .collect()
+    }
+
+    fn values(seed: u64) -> Values {
+        [
+            [spread(seed, 700), spread(seed + 1, 300)],
+            [spread(seed + 2, 700), spread(seed + 3, 300)],
+        ]
+    }
+
+    #[test]
+    fn two_shards_merge_as_their_histograms_add() {
+        let shard = |i| Some(Shard { index: i, count: 2 });
+        let (a, ha) = shard_log(meta(shard(0)), &values(1), 3);
+        let mut m = meta(shard(1));
+        // Shard 1 achieved 98 of its 100 due calls: bound alone; the pair
+        // achieved 198 of 200, which is not under 99 %.
+        m.allowed.passed = 68;
+        m.sent = 98;
+        let (b, hb) = shard_log(m, &values(5), 2);
+        let r = merge(&[a, b]).unwrap();
+        let t = &r.target;
+        for class in Class::ALL {
+            let i = class.index();
+            let stats = if class == Class::Allowed {
+                &t.allowed
+            } else {
+                &t.denied
+            };
+            let corrected = added(&ha.corrected[i], &hb.corrected[i]);
+            let uncorrected = added(&ha.uncorrected[i], &hb.uncorrected[i]);
+            assert_eq!(stats.corrected, Percentiles::of(&corrected));
+            assert_eq!(stats.uncorrected, Percentiles::of(&uncorrected));
+        }
+        let all = added(
+            &added(&ha.corrected[0], &hb.corrected[0]),
+            &added(&ha.corrected[1], &hb.corrected[1]),
+        );
+        assert_eq!(t.all, Percentiles::of(&all));
+        assert_eq!(t.series.iter().map(|s| s.count()).sum::<u64>(), all.len());
+        assert_eq!((t.sent, t.allowed.calls, t.denied.calls), (198, 138, 60));
+        assert_eq!(t.offered_rate, Some(100.0));
+        assert_eq!(t.schedule, "open loop at 100/s");
+        assert_eq!(t.achieved_rate, 50.0 + 49.0);
+        assert_eq!((t.connections, t.lanes), (2, 8));
+        assert!(!t.generator_bound);
+        assert_eq!(
+            r.merged,
+            Some(Merged {
+                shards: 2,
+                start_spread_s: 0.0
+            })
+        );
+        assert_eq!(
+            (r.shard, r.baseline.is_none(), r.added.is_none()),
+            (None, true, true)
+        );
+    }
+
+    #[test]
+    fn one_machine_reads_the_same_through_the_merge() {
+        let (log, whole) = shard_log(meta(None), &values(9), 4);
+        let alone = phase_report(&[&log.meta], &whole);
+        let merged = merge(std::slice::from_ref(&log)).unwrap();
+        assert_eq!(merged.target, alone);
+        assert_eq!(merged.merged.map(|m| m.shards), Some(1));
+    }
+
+    #[test]
+    fn the_generator_bound_flag_comes_from_the_sums() {
+        let shard = |i| Some(Shard { index: i, count: 2 });
+        let short = |i| {
+            let mut m = meta(shard(i));
+            m.allowed.passed = 65;
+            m
+        };
+        let (a, _) = shard_log(short(0), &values(1), 1);
+        let (b, _) = shard_log(short(1), &values(2), 1);
+        assert!(merge(&[a, b]).unwrap().target.generator_bound);
+    }
+
+    #[test]
+    fn baselines_merge_too_and_give_the_added_latency() {
+        let shard = |i| Some(Shard { index: i, count: 2 });
+        let base = |i| {
+            let mut m = meta(shard(i));
+            m.phase = "baseline".into();
+            m.target = "none".into();
+            m
+        };
+        let logs = [
+            shard_log(meta(shard(0)), &values(1), 1).0,
+            shard_log(base(1), &values(2), 1).0,
+            shard_log(meta(shard(1)), &values(3), 1).0,
+            shard_log(base(0), &values(4), 1).0,
+        ];
+        let r = merge(&logs).unwrap();
+        let b = r.baseline.as_ref().unwrap();
+        assert_eq!(
+            (r.target.name.as_str(), b.name.as_str()),
+            ("target", "baseline")
+        );
+        assert!(
+            b.series
+                .iter()
+                .all(|s| s.baseline && s.label.starts_with("baseline "))
+        );
+        assert_eq!(r.added, Some(Added::between(&r.target, b)));
+    }
+
+    #[test]
+    fn a_merge_refuses_a_partial_or_mixed_set_of_shards() {
+        let v = values(1);
+        let log = |m: PhaseMeta| shard_log(m, &v, 1).0;
+        let of = |i, n| Some(Shard { index: i, count: n });
+        let err = |logs: Vec<PhaseLog>| merge(&logs).unwrap_err().to_string();
+        assert!(err(vec![log(meta(of(0, 3))), log(meta(of(2, 3)))]).contains("1/3 missing"));
+        assert!(err(vec![log(meta(of(0, 2))), log(meta(of(0, 2)))]).contains("both shard 0/2"));
+        assert!(err(vec![log(meta(of(0, 2))), log(meta(of(1, 3)))]).contains("2 ways"));
+        assert!(err(vec![log(meta(None)), log(meta(of(0, 2)))]).contains("whole run"));
+        let mut other = meta(of(1, 2));
+        other.duration_s = 3.0;
+        assert!(err(vec![log(meta(of(0, 2))), log(other)]).contains("duration"));
+        let mut closed = meta(of(1, 2));
+        closed.offered_rate = None;
+        assert!(err(vec![log(meta(of(0, 2))), log(closed)]).contains("schedule"));
+        let mut base = meta(None);
+        base.phase = "baseline".into();
+        assert!(err(vec![log(base)]).contains("no `target` phase"));
+        let mut odd = meta(None);
+        odd.phase = "warmup".into();
+        assert!(err(vec![log(odd)]).contains("unknown phase `warmup`"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Whatever the values and however they fall into intervals and
+        /// shards, the merged percentiles are those of the added histograms.
+        #[test]
+        fn merged_percentiles_are_those_of_the_added_histograms(
+            shards in proptest::collection::vec(
+                (proptest::collection::vec(1_000u64..60_000_000_000, 1..120), 1usize..4),
+                1..4,
+            )
+        ) {
+            let n = shards.len() as u32;
+            let mut logs = Vec::new();
+            let mut expected: Option<Histogram<u64>> = None;
+            for (i, (vals, intervals)) in shards.iter().enumerate() {
+                let values: Values = [[vals.clone(), Vec::new()], [vals.clone(), Vec::new()]];
+                let shard = (n > 1).then_some(Shard { index: i as u32, count: n });
+                let (log, whole) = shard_log(meta(shard), &values, *intervals);
+                expected = Some(match expected {
+                    Some(e) => added(&e, &whole.corrected[0]),
+                    None => whole.corrected[0].clone(),
+                });
+                logs.push(log);
+            }
+            let r = merge(&logs).unwrap();
+            let expected = Percentiles::of(&expected.unwrap());
+            prop_assert_eq!(r.target.allowed.corrected, expected);
+            prop_assert_eq!(r.target.allowed.uncorrected, expected);
         }
     }
 }
