@@ -113,8 +113,11 @@ pub async fn run_bench(
 struct Shared {
     plan: Arc<Plan>,
     schedule: Schedule,
-    /// A shard sends the calls whose index is its own modulo the count, so
-    /// the shards' calls interleave into one machine's schedule and mix.
+    /// A shard sends the calls whose index (across every shard) is its own
+    /// modulo the count, so the shards' due times interleave into one
+    /// machine's schedule. Each picks its calls' classes by its own count,
+    /// so every shard keeps the asked mix (the mix's pattern repeats, and
+    /// every other call of it would not).
     shard: Shard,
     next: AtomicU64,
     sent: AtomicU64,
@@ -295,7 +298,8 @@ async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sa
     let opts = SendOptions::default();
     let (first, step) = (u64::from(shared.shard.index), u64::from(shared.shard.count));
     while !shared.stop.load(Ordering::Relaxed) {
-        let i = first + shared.next.fetch_add(1, Ordering::Relaxed) * step;
+        let own = shared.next.fetch_add(1, Ordering::Relaxed);
+        let i = first + own * step;
         if i >= shared.max_calls {
             break;
         }
@@ -326,7 +330,7 @@ async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sa
             }
         };
         let id = client.next_id();
-        let (class, bytes) = shared.plan.frame(i, id);
+        let (class, bytes) = shared.plan.frame(own, id);
         let sent = Instant::now();
         shared.sent.fetch_add(1, Ordering::Relaxed);
         let result = client
