@@ -45,6 +45,14 @@ pub(super) fn settings(r: &BenchReport) -> String {
             " · merged from {} shard(s) whose starts spread over {:.3} s (rates add up as if they ran together)",
             m.shards, m.start_spread_s
         );
+        // Within the warm-up, every shard is already sending while any
+        // other measures; past it, some measured time saw less than the
+        // whole load.
+        if m.shards > 1 && m.start_spread_s > r.warmup_s {
+            s.push_str(
+                " · the spread exceeds the warm-up: part of the measured time saw less than the whole load (use a longer --warmup or --start-at)",
+            );
+        }
     }
     s
 }
@@ -199,6 +207,33 @@ pub(super) fn md(out: &mut String, r: &BenchReport, level: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_spread_past_the_warm_up_is_pointed_out() {
+        let text = |spread: f64| {
+            let mut r: BenchReport = serde_json::from_value(serde_json::json!({
+                "version": "0", "mix": {"allow": 1, "deny": 0}, "policy": "p",
+                "allowed_tools": [], "denied_tools": [], "warmup_s": 2.0, "duration_s": 10.0,
+                "target": {
+                    "name": "target", "target": "builtin", "transport": "stdio",
+                    "schedule": "closed loop", "connections": 1, "lanes": 1,
+                    "offered_rate": null, "achieved_rate": 1.0, "measured_s": 10.0,
+                    "sent": 10, "completed": 10, "measured": 10, "unsent": 0,
+                    "all": Percentiles::default(),
+                    "allowed": ClassStats::default(), "denied": ClassStats::default(),
+                    "errors": crate::run::Errors::default(), "generator_bound": false
+                }
+            }))
+            .unwrap();
+            r.merged = Some(crate::run::Merged {
+                shards: 2,
+                start_spread_s: spread,
+            });
+            settings(&r)
+        };
+        assert!(!text(1.5).contains("exceeds the warm-up"));
+        assert!(text(2.5).contains("exceeds the warm-up"));
+    }
 
     #[test]
     fn latencies_read_in_their_unit() {
