@@ -40,7 +40,8 @@ impl From<BenchFormat> for Format {
 /// Where a bench's report goes (`gauntlet bench`, `gauntlet merge`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct OutputArgs {
-    /// Write report.json, the formats asked for and the interval logs here.
+    /// Write report.json and the formats asked for here (and, for a bench,
+    /// its interval logs).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// What to print on stdout (repeatable; with `--out`, what to write).
@@ -331,5 +332,67 @@ pub fn merge_main(args: &MergeArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<BenchConfig, String> {
+        let line = Line::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        line.bench.config()
+    }
+
+    #[test]
+    fn a_shard_takes_its_share_of_what_runs_at_once() {
+        let lanes = |shard: &str| {
+            config(&["--concurrency", "5", "--shard", shard])
+                .unwrap()
+                .lanes
+        };
+        assert_eq!((lanes("0/2"), lanes("1/2")), (3, 2));
+        let http = |shard: &str| {
+            let c = config(&["--transport", "http", "--rate", "10", "--shard", shard]).unwrap();
+            (c.connections, c.lanes)
+        };
+        // The default 16 connections, dealt out three ways.
+        assert_eq!(
+            [http("0/3"), http("1/3"), http("2/3")],
+            [(6, 6), (5, 5), (5, 5)]
+        );
+        // Over stdio each shard keeps a session, and its share of in-flight.
+        let stdio = config(&["--rate", "10", "--in-flight", "3", "--shard", "3/4"]).unwrap();
+        assert_eq!((stdio.connections, stdio.lanes), (1, 1));
+        // The schedule stays the whole load's: the shard picks its calls.
+        assert_eq!(stdio.schedule, Schedule::Open { rate: 10.0 });
+        assert_eq!(stdio.shard, Some(Shard { index: 3, count: 4 }));
+        let whole = config(&["--rate", "10"]).unwrap();
+        assert_eq!((whole.connections, whole.lanes, whole.shard), (1, 64, None));
+    }
+
+    #[test]
+    fn shards_that_cannot_be_split_or_started_are_refused() {
+        let e = config(&["--concurrency", "1", "--shard", "0/2"]).unwrap_err();
+        assert!(e.contains("cannot be split 2 ways"), "{e}");
+        let e = config(&["--rate", "1", "--shard", "2/2"]).unwrap_err();
+        assert!(e.contains("must be below 2"), "{e}");
+        let far = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        let e = config(&["--rate", "1", "--start-at", &far.to_string()]).unwrap_err();
+        assert!(e.contains("10 minutes"), "{e}");
+        assert!(config(&["--rate", "1", "--start-at", "soon"]).is_err());
     }
 }

@@ -297,6 +297,14 @@ async fn phase(
 async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sample>) {
     let opts = SendOptions::default();
     let (first, step) = (u64::from(shared.shard.index), u64::from(shared.shard.count));
+    // A closed loop has no due times to wait for, and `--start-at` may lie
+    // minutes ahead: wait for the start, but not past a stop.
+    while Instant::now() < shared.start && !shared.stop.load(Ordering::Relaxed) {
+        let step = shared
+            .start
+            .min(Instant::now() + Duration::from_millis(100));
+        tokio::time::sleep_until(step.into()).await;
+    }
     while !shared.stop.load(Ordering::Relaxed) {
         let own = shared.next.fetch_add(1, Ordering::Relaxed);
         let i = first + own * step;
