@@ -12,8 +12,8 @@ use std::time::Duration;
 use gauntlet::load::Mix;
 use gauntlet::report::{Collector, Format, RunReport, render, render_many};
 use gauntlet::run::{
-    Added, BenchReport, ClassStats, Errors, LatencySeries, Percentiles, PhaseReport, RunConfig,
-    SeriesKind, Status, run,
+    Added, BenchReport, ClassStats, Errors, EventSink, LatencySeries, Merged, Percentiles,
+    PhaseReport, RunConfig, SeriesKind, Shard, Status, run,
 };
 use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
 use serde_json::Value;
@@ -226,7 +226,21 @@ fn the_fixed_run_has_findings_to_report() {
 fn json_validates_against_its_schema() {
     let mut with_bench = fixed_run().clone();
     with_bench.bench = Some(bench());
-    for report in [fixed_run().clone(), with_bench] {
+    // A bench alone, as `gauntlet bench` and `gauntlet merge` save it, with
+    // the shard and merge fields set and a closed-loop baseline.
+    let mut sharded = bench();
+    sharded.shard = Some(Shard { index: 1, count: 4 });
+    sharded.merged = Some(Merged {
+        shards: 4,
+        start_spread_s: 0.25,
+    });
+    sharded.message = Some("interrupted".into());
+    if let Some(b) = sharded.baseline.as_mut() {
+        b.offered_rate = None;
+    }
+    let mut bench_only = Collector::default();
+    bench_only.event(&gauntlet::run::Event::Bench(Box::new(sharded)));
+    for report in [fixed_run().clone(), with_bench, bench_only.report()] {
         let text = render(&report, Format::Json, false).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
         let errors = schema_errors("docs/report.schema.json", &value);
@@ -643,4 +657,33 @@ fn human_facing_reports_stay_readable_with_padded_inputs() {
             text.len()
         );
     }
+}
+
+#[test]
+fn a_bench_alone_renders_its_figures_and_nothing_else() {
+    let mut c = Collector::default();
+    c.event(&gauntlet::run::Event::Bench(Box::new(bench())));
+    let report = c.report();
+    insta::assert_snapshot!(
+        "bench_alone_table",
+        render(&report, Format::Table, false).unwrap()
+    );
+    insta::assert_snapshot!(
+        "bench_alone_md",
+        render(&report, Format::Md, false).unwrap()
+    );
+    let html = render(&report, Format::Html, false).unwrap();
+    assert!(html.contains("<h1>gauntlet bench against <code>builtin</code></h1>"));
+    assert!(html.contains("added by the target"));
+    assert!(!html.contains("verdict-matrix"), "no scenarios, no matrix");
+    assert_eq!(html.matches("<svg").count(), 2, "the latency charts");
+    // Beside a run's scenarios the bench is a section of its own.
+    let mut both = fixed_run().clone();
+    both.bench = Some(bench());
+    let table = render(&both, Format::Table, false).unwrap();
+    assert!(table.contains("DECISION LATENCY"));
+    assert!(table.contains("Δp50 12.0 µs"), "{table}");
+    let md = render(&both, Format::Md, false).unwrap();
+    // Two timeouts: the bench did not measure cleanly.
+    assert!(md.contains("#### ❌ Decision latency of `builtin`"), "{md}");
 }
