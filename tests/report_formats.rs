@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use gauntlet::load::Mix;
+mod report_support;
+
 use gauntlet::report::{Collector, Format, RunReport, render, render_many};
-use gauntlet::run::{
-    Added, BenchReport, ClassStats, Errors, EventSink, LatencySeries, Merged, Percentiles,
-    PhaseReport, RunConfig, SeriesKind, Shard, Status, run,
-};
+use gauntlet::run::{EventSink, Merged, RunConfig, Shard, Status, run};
 use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use report_support::{bench, bench_without_samples};
 use serde_json::Value;
 
 fn root() -> &'static Path {
@@ -83,121 +82,6 @@ fn fresh_run() -> RunReport {
 fn fixed_run() -> &'static RunReport {
     static RUN: OnceLock<RunReport> = OnceLock::new();
     RUN.get_or_init(fresh_run)
-}
-
-fn phase(name: &str, series: Vec<LatencySeries>, p50: f64, p99: f64) -> PhaseReport {
-    let q = Percentiles {
-        p50_us: p50,
-        p90_us: p50 * 1.5,
-        p99_us: p99,
-        p999_us: p99 * 3.0,
-        max_us: 2100.0,
-        mean_us: p50 * 1.2,
-    };
-    let class = |calls| ClassStats {
-        calls,
-        passed: calls,
-        refused: 0,
-        corrected: q,
-        uncorrected: q,
-    };
-    PhaseReport {
-        name: name.into(),
-        target: if name == "baseline" {
-            "none"
-        } else {
-            "builtin"
-        }
-        .into(),
-        transport: Transport::Stdio,
-        schedule: "open loop at 2000/s".into(),
-        connections: 1,
-        lanes: 64,
-        offered_rate: Some(2000.0),
-        achieved_rate: 1998.5,
-        measured_s: 30.0,
-        sent: 70_000,
-        completed: 70_000,
-        measured: 60_000,
-        unsent: 0,
-        all: q,
-        allowed: class(42_000),
-        denied: ClassStats {
-            passed: 0,
-            refused: 18_000,
-            ..class(18_000)
-        },
-        errors: Errors {
-            timeout: 2,
-            ..Errors::default()
-        },
-        generator_bound: false,
-        series,
-    }
-}
-
-fn bench() -> BenchReport {
-    let series = |label: &str, kind, baseline, buckets: Vec<(u64, u64)>| LatencySeries {
-        label: label.into(),
-        kind,
-        baseline,
-        buckets,
-    };
-    let target = phase(
-        "target",
-        vec![
-            series(
-                "allowed",
-                SeriesKind::Allowed,
-                false,
-                vec![(18, 400), (22, 9000), (30, 500), (95, 80), (2100, 3)],
-            ),
-            series(
-                "denied",
-                SeriesKind::Denied,
-                false,
-                vec![(12, 300), (15, 4000), (26, 200), (70, 20)],
-            ),
-        ],
-        22.0,
-        95.0,
-    );
-    let baseline = phase(
-        "baseline",
-        vec![series(
-            "baseline allowed",
-            SeriesKind::Allowed,
-            true,
-            vec![(8, 3000), (10, 6000), (14, 900), (60, 10)],
-        )],
-        10.0,
-        60.0,
-    );
-    BenchReport {
-        version: "0.0.0".into(),
-        mix: Mix::default(),
-        policy: "bundled bench policy".into(),
-        allowed_tools: vec!["WizCommerce Open API_PostCustomers".into()],
-        denied_tools: vec!["WizCommerce Open API_DeleteCustomer".into()],
-        warmup_s: 5.0,
-        duration_s: 30.0,
-        shard: None,
-        merged: None,
-        added: Some(Added::between(&target, &baseline)),
-        target,
-        baseline: Some(baseline),
-        message: None,
-    }
-}
-
-/// The bench with no samples in any series.
-fn bench_without_samples() -> BenchReport {
-    let mut b = bench();
-    b.target.series.clear();
-    if let Some(base) = b.baseline.as_mut() {
-        base.series.clear();
-    }
-    b
 }
 
 fn schema_errors(schema_path: &str, instance: &Value) -> Vec<String> {
