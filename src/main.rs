@@ -41,6 +41,8 @@ enum Command {
     Bench(gauntlet::load::cli::BenchArgs),
     /// Fuzz an enforcer with call sequences drawn against the policy model.
     Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
+    /// Print an MCP server's tools manifest (one initialize, tools/list, no call), or one synthesised from a policy.
+    Snapshot(gauntlet::manifest::cli::SnapshotArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -66,6 +68,10 @@ fn main() -> ExitCode {
         },
         Command::Fuzz(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::run::fuzz::cli::main(args)),
+            Err(code) => code,
+        },
+        Command::Snapshot(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::manifest::cli::main(args)),
             Err(code) => code,
         },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(
