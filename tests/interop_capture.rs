@@ -306,3 +306,51 @@ async fn scenarios_against_the_captured_tools_pass_the_builtin_and_land_on_the_b
         assert_eq!(verdicts, want, "{}", s.id);
     }
 }
+
+/// A client that checks structured results against the tools' output
+/// schemas (fastmcp's, as an SDK-based enforcer would) accepts what the
+/// mock answers for the captured tools; fastmcp's wrapped list result
+/// (`{"result": [...]}` required) included.
+const SDK_CHECK: &str = r#"
+import asyncio, json, sys
+from fastmcp import Client
+from fastmcp.client.transports import StdioTransport
+
+async def main():
+    transport = StdioTransport(command=sys.argv[1], args=sys.argv[2:])
+    async with Client(transport) as client:
+        out = {}
+        for name, args in [
+            ("list_payments", {"limit": 3}),
+            ("create_payment", {"amount": 5, "currency": "usd", "customer": "cus_1"}),
+        ]:
+            result = await client.call_tool(name, args)
+            out[name] = result.structured_content
+        print(json.dumps(out))
+
+asyncio.run(main())
+"#;
+
+#[test]
+fn an_sdk_client_accepts_the_mocks_results_for_the_captured_tools() {
+    let Some(python) = venv_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, _) = capture(&python, dir.path());
+    let out = std::process::Command::new(&python)
+        .args(["-c", SDK_CHECK, bin(), "mock", "--stdio", "--tools"])
+        .arg(&manifest)
+        .env("FASTMCP_LOG_LEVEL", "WARNING")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "list_payments": {"result": [], "tool": "list_payments", "arguments": {"limit": 3}},
+            "create_payment": {"tool": "create_payment",
+                               "arguments": {"amount": 5, "currency": "usd", "customer": "cus_1"}}
+        })
+    );
+}
