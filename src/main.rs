@@ -43,6 +43,8 @@ enum Command {
     Merge(gauntlet::load::cli::MergeArgs),
     /// Fuzz an enforcer with call sequences drawn against the policy model.
     Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
+    /// Print an MCP server's tools manifest (one initialize, tools/list, no call), or one synthesised from a policy.
+    Snapshot(gauntlet::manifest::cli::SnapshotArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -71,6 +73,10 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Merge(args) => gauntlet::load::cli::merge_main(&args),
+        Command::Snapshot(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::manifest::cli::main(args)),
+            Err(code) => code,
+        },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(
             &args,
             &mut std::io::stdout(),

@@ -28,6 +28,7 @@ fn config(shard: Shard, keep: &Path) -> BenchConfig {
             replicas: 1,
             redis: None,
             time_scale: 1.0,
+            tools: None,
         },
         target: TargetSpec::Builtin,
         policy: gauntlet::policy::parse_json(BENCH_POLICY, "bench-policy.json").unwrap(),

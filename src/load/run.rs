@@ -13,7 +13,6 @@ use super::recorder::{Outcome, Recorder, Sample};
 use super::schedule::Schedule;
 use super::{BenchConfig, LoadError};
 use crate::mcp::{Client, ClientError, Expect, Revision, SendOptions};
-use crate::mock::catalogue::Catalogue;
 use crate::run::{Added, BenchReport, Event, EventSink, PhaseReport, Shard};
 use crate::target::{Arena, ArenaSpec, SessionKey, TargetSpec, Transport};
 
@@ -55,7 +54,7 @@ pub async fn run_bench(
             "the rate `{rate}` must be positive"
         )));
     }
-    let catalogue = Catalogue::bundled()?;
+    let catalogue = cfg.harness.catalogue()?;
     let plan = Arc::new(Plan::new(&cfg.policy, &catalogue, cfg.mix)?);
     let mut logs = Vec::new();
     let mut message = None;

@@ -47,6 +47,11 @@ pub struct TargetArgs {
     /// delays and windows are then read in the enforcer's time.
     #[arg(long, value_name = "K", default_value_t = 1.0)]
     pub time_scale: f64,
+    /// The tools manifest the mock serves instead of the bundled Aksjah
+    /// tools (see `gauntlet mock --tools`); calls are generated and judged
+    /// against it.
+    #[arg(long, value_name = "MANIFEST")]
+    pub tools: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -173,6 +178,14 @@ impl TargetArgs {
         }
         let exe =
             std::env::current_exe().map_err(|e| format!("finding the gauntlet executable: {e}"))?;
+        // Enforcers may start the mock from another folder: hand it a path
+        // that does not depend on where it runs.
+        let tools = self
+            .tools
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|e| format!("resolving --tools: {e}"))?;
         Ok(HarnessConfig {
             exe,
             timeout: self.timeout,
@@ -185,6 +198,7 @@ impl TargetArgs {
             replicas: usize::from(self.replicas),
             redis: self.redis.clone(),
             time_scale: self.time_scale,
+            tools,
         })
     }
 }
@@ -221,7 +235,7 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         TargetSpec::Url { mock_http, .. } => {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             let ledger = dir.path().join("ledger.jsonl");
-            let words = vec![
+            let mut words = vec![
                 harness.exe.display().to_string(),
                 "mock".into(),
                 "--http".into(),
@@ -229,6 +243,7 @@ async fn run(args: RunArgs) -> Result<u8, String> {
                 "--ledger".into(),
                 ledger.display().to_string(),
             ];
+            words.extend(harness.mock_tools_args());
             let server = crate::target::start_server(&words, harness.timeout)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -249,6 +264,13 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         TargetSpec::Url { url, mock_http } => {
             replay.push_str(&format!(" --target {url} --mock-http {mock_http}"))
         }
+    }
+    if let Some(tools) = &harness.tools {
+        let path = tools.display().to_string();
+        replay.push_str(&format!(
+            " --tools {}",
+            shlex::try_quote(&path).unwrap_or_default()
+        ));
     }
     let cfg = crate::run::RunConfig {
         harness,
