@@ -195,11 +195,8 @@ impl Planner<'_> {
             d.steps.push(StepDraft::once(Send::List));
         }
         for s in spellings {
-            d.steps.push(StepDraft::once(Send::Call {
-                name: s,
-                args: args.clone(),
-                set: None,
-            }));
+            d.steps
+                .push(StepDraft::once(self.world.send(&s, &args, None)));
         }
         self.push(Pattern::Names, d);
 
@@ -288,11 +285,8 @@ impl Planner<'_> {
                 steps: Vec::new(),
             };
             for (tool, args) in &calls[run] {
-                d.steps.push(StepDraft::once(Send::Call {
-                    name: tool.clone(),
-                    args: args.clone(),
-                    set: None,
-                }));
+                d.steps
+                    .push(StepDraft::once(self.world.send(tool, args, None)));
             }
             self.push(Pattern::Allowed, d);
         }

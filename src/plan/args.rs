@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::draft::Send;
 use crate::mock::catalogue::{Catalogue, Tool};
 use crate::names::NameMatching;
 use crate::policy::{
@@ -205,6 +206,40 @@ impl World<'_> {
             .map(|r| r.max.checked_div(r.amount).unwrap_or(u64::MAX))
             .min()
             .unwrap_or(u64::MAX)
+    }
+
+    /// The paths the policy reads for `tool` (its conditions and
+    /// `increment_from` amounts) with their values in `args`.
+    pub fn pins(&self, tool: &str, args: &Value) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = Vec::new();
+        let conds = self.conditions(tool);
+        let paths = conds.iter().map(|(c, _)| &c.path).chain(
+            self.limits(tool)
+                .into_iter()
+                .filter_map(|l| l.increment_from.as_ref()),
+        );
+        for path in paths {
+            let rel = rel_path(path.as_str());
+            if let Some(v) = path.get(args)
+                && !out.iter().any(|(p, _)| *p == rel)
+            {
+                out.push((rel, v.clone()));
+            }
+        }
+        out
+    }
+
+    /// A call of `tool` with `args`, `set` changed. When the manifest has the
+    /// tool, the file asks for generated arguments and pins only the paths
+    /// the policy reads, so the step stays short and every value the policy
+    /// sees is fixed.
+    pub fn send(&self, tool: &str, args: &Value, set: Option<(String, Value)>) -> Send {
+        Send::Call {
+            name: tool.to_owned(),
+            args: args.clone(),
+            pins: self.tool(tool).map(|_| self.pins(tool, args)),
+            set,
+        }
     }
 
     /// Tools of the manifest that admitted arguments exist for, in listing

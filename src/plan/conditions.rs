@@ -175,11 +175,11 @@ impl Planner<'_> {
             let id = self.id(&p.slug, pattern);
             let mut d = draft(p, id, pattern);
             for v in &values[run] {
-                d.steps.push(StepDraft::once(Send::Call {
-                    name: p.tool.clone(),
-                    args: p.base.clone(),
-                    set: Some((path.clone(), v.clone())),
-                }));
+                d.steps.push(StepDraft::once(self.world.send(
+                    &p.tool,
+                    &p.base,
+                    Some((path.clone(), v.clone())),
+                )));
             }
             self.push(pattern, d);
         }

@@ -27,10 +27,13 @@ pub(crate) struct ScenarioDraft {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Send {
     /// A `tools/call`; `set` is the probed value, kept apart so the file
-    /// shows what the step is about.
+    /// shows what the step is about. With `pins`, the file asks for
+    /// generated arguments and sets only these paths (then `set`); without,
+    /// it spells `args` out.
     Call {
         name: String,
         args: Value,
+        pins: Option<Vec<(String, Value)>>,
         set: Option<(String, Value)>,
     },
     /// A frame sent as it is.
@@ -148,28 +151,20 @@ impl ScenarioDraft {
 
 fn write_step(out: &mut String, step: &StepDraft) {
     match &step.send {
-        Send::Call { name, args, set } => {
+        Send::Call {
+            name,
+            args,
+            pins,
+            set,
+        } => {
             let _ = writeln!(out, "call = {}", quote(name));
-            let set_toml = set
-                .as_ref()
-                .and_then(|(p, v)| toml_value(v).map(|t| (p, t)));
-            match (toml_value(args), set_toml) {
-                (Some(a), Some((path, v))) if set.is_some() => {
-                    let _ = writeln!(out, "args = {a}");
-                    let _ = writeln!(out, "set = {{ {} = {v} }}", quote(path));
+            if let Some(sets) = pins.as_ref().and_then(|p| generated(p, set.as_ref())) {
+                out.push_str("generate = \"valid\"\n");
+                if !sets.is_empty() {
+                    let _ = writeln!(out, "set = {{ {} }}", sets.join(", "));
                 }
-                (Some(a), _) if set.is_none() => {
-                    let _ = writeln!(out, "args = {a}");
-                }
-                _ => {
-                    // JSON text, not TOML: the value holds a null or an
-                    // integer TOML cannot spell.
-                    let mut full = args.clone();
-                    if let Some((path, v)) = set {
-                        crate::generate::set_path(&mut full, path, v.clone());
-                    }
-                    let _ = writeln!(out, "args_json = {}", quote(&full.to_string()));
-                }
+            } else {
+                literal(out, args, set.as_ref());
             }
         }
         Send::Raw { text, headers } => {
@@ -203,6 +198,47 @@ fn write_step(out: &mut String, step: &StepDraft) {
     if step.at_edge {
         out.push_str("at = \"window-edge\"\n");
         let _ = writeln!(out, "after_ms = {}", step.after_ms);
+    }
+}
+
+/// `set` entries for generated arguments: the pins, then the probe (which
+/// replaces a pin at or under its path); `None` when a value has no TOML
+/// spelling.
+fn generated(pins: &[(String, Value)], probe: Option<&(String, Value)>) -> Option<Vec<String>> {
+    let mut all: Vec<(&String, &Value)> = pins
+        .iter()
+        .filter(|(p, _)| probe.is_none_or(|(q, _)| p != q && !p.starts_with(&format!("{q}."))))
+        .map(|(p, v)| (p, v))
+        .collect();
+    if let Some((p, v)) = probe {
+        all.push((p, v));
+    }
+    all.into_iter()
+        .map(|(p, v)| toml_value(v).map(|t| format!("{} = {t}", quote(p))))
+        .collect()
+}
+
+/// The arguments spelled out: a TOML table with the probe in `set`, or,
+/// when TOML cannot spell a value, JSON text with the probe applied.
+fn literal(out: &mut String, args: &Value, set: Option<&(String, Value)>) {
+    let set_toml = set.and_then(|(p, v)| toml_value(v).map(|t| (p, t)));
+    match (toml_value(args), set_toml) {
+        (Some(a), Some((path, v))) => {
+            let _ = writeln!(out, "args = {a}");
+            let _ = writeln!(out, "set = {{ {} = {v} }}", quote(path));
+        }
+        (Some(a), None) if set.is_none() => {
+            let _ = writeln!(out, "args = {a}");
+        }
+        _ => {
+            // JSON text, not TOML: a value holds a null or an integer
+            // TOML cannot spell.
+            let mut full = args.clone();
+            if let Some((path, v)) = set {
+                crate::generate::set_path(&mut full, path, v.clone());
+            }
+            let _ = writeln!(out, "args_json = {}", quote(&full.to_string()));
+        }
     }
 }
 
@@ -282,16 +318,19 @@ mod tests {
                 StepDraft::once(Send::Call {
                     name: "x".into(),
                     args: json!({"a b": 1}),
+                    pins: None,
                     set: Some(("a.b".into(), json!(2))),
                 }),
                 StepDraft::once(Send::Call {
                     name: "x".into(),
                     args: json!({"a": 1}),
+                    pins: None,
                     set: Some(("a".into(), Value::Null)),
                 }),
                 StepDraft::once(Send::Call {
                     name: "x".into(),
                     args: json!({"a": u64::MAX}),
+                    pins: None,
                     set: None,
                 }),
             ],

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::args::rel_path;
-use super::draft::{ScenarioDraft, Send, StepDraft};
+use super::draft::{ScenarioDraft, StepDraft};
 use super::{Pattern, Planner, counter_slug};
 use crate::generate::boundary::{Edge, increment_values};
 use crate::policy::{Limit, Scope, WILDCARD, Window};
@@ -30,14 +30,6 @@ fn scope_word(s: Scope) -> &'static str {
         Scope::Grant => "per grant",
         Scope::Session => "per session",
         Scope::Global => "shared by everyone",
-    }
-}
-
-fn call(aim: &Aim) -> Send {
-    Send::Call {
-        name: aim.tool.clone(),
-        args: aim.args.clone(),
-        set: None,
     }
 }
 
@@ -91,7 +83,7 @@ impl Planner<'_> {
         }
         let slug = counter_slug(&limit.counter);
         let what = format!(
-            "{} allows {} per {} ({}) on counter `{}`; each call of `{}` charges {}",
+            "{}, which allows {} per {} ({}) on counter `{}`; each call of `{}` charges {}",
             Self::cite(&rule),
             limit.max,
             limit.window,
@@ -124,7 +116,10 @@ impl Planner<'_> {
             ),
         );
         d.references.push("runaway-tool-loops");
-        d.steps.push(StepDraft::times(call(&aim), k + 1));
+        d.steps.push(StepDraft::times(
+            self.world.send(&aim.tool, &aim.args, None),
+            k + 1,
+        ));
         self.push(Pattern::Bulk, d);
 
         let mut d = base(
@@ -137,7 +132,7 @@ impl Planner<'_> {
             ),
         );
         d.references.push("counter-race");
-        let mut step = StepDraft::times(call(&aim), k + 1);
+        let mut step = StepDraft::times(self.world.send(&aim.tool, &aim.args, None), k + 1);
         step.concurrency = (k + 1).min(RACE_WIDTH);
         d.steps.push(step);
         self.push(Pattern::Race, d);
@@ -159,7 +154,7 @@ impl Planner<'_> {
                 );
                 d.severity = Severity::Medium;
                 d.references.push("window-boundary-burst");
-                let mut step = StepDraft::times(call(&aim), 2 * k);
+                let mut step = StepDraft::times(self.world.send(&aim.tool, &aim.args, None), 2 * k);
                 step.at_edge = true;
                 step.after_ms = 300;
                 d.steps.push(step);
@@ -203,13 +198,16 @@ impl Planner<'_> {
                 ];
                 let rel = rel_path(path.as_str());
                 for v in values {
-                    d.steps.push(StepDraft::once(Send::Call {
-                        name: aim.tool.clone(),
-                        args: aim.args.clone(),
-                        set: Some((rel.clone(), v)),
-                    }));
+                    d.steps.push(StepDraft::once(self.world.send(
+                        &aim.tool,
+                        &aim.args,
+                        Some((rel.clone(), v)),
+                    )));
                 }
-                d.steps.push(StepDraft::times(call(&aim), k));
+                d.steps.push(StepDraft::times(
+                    self.world.send(&aim.tool, &aim.args, None),
+                    k,
+                ));
                 self.push(*pattern, d);
             }
         }
@@ -225,9 +223,13 @@ impl Planner<'_> {
         let k = u32::try_from(aim.k).unwrap_or(u32::MAX);
         let (text, steps) = match limit.scope {
             Scope::Grant => {
-                let mut spread = StepDraft::times(call(aim), k + 1);
+                let mut spread =
+                    StepDraft::times(self.world.send(&aim.tool, &aim.args, None), k + 1);
                 spread.sessions = 3;
-                let mut other = StepDraft::times(call(aim), k.saturating_sub(1).max(1));
+                let mut other = StepDraft::times(
+                    self.world.send(&aim.tool, &aim.args, None),
+                    k.saturating_sub(1).max(1),
+                );
                 other.identity = Some(GRANTS[1].into());
                 (
                     format!(
@@ -239,7 +241,8 @@ impl Planner<'_> {
                 )
             }
             Scope::Session => {
-                let mut spread = StepDraft::times(call(aim), 2 * k);
+                let mut spread =
+                    StepDraft::times(self.world.send(&aim.tool, &aim.args, None), 2 * k);
                 spread.sessions = 2;
                 (
                     format!(
@@ -250,7 +253,8 @@ impl Planner<'_> {
                 )
             }
             Scope::Global => {
-                let mut spread = StepDraft::times(call(aim), k + 1);
+                let mut spread =
+                    StepDraft::times(self.world.send(&aim.tool, &aim.args, None), k + 1);
                 spread.identities = GRANTS.iter().map(|g| (*g).to_owned()).collect();
                 (
                     format!(
