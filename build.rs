@@ -1,5 +1,8 @@
 //! Embeds the attack catalogue (`attacks/`) in the binary, so `gauntlet run`
-//! works from any folder: a catalogue on disk is used when there is one.
+//! works from any folder: a catalogue on disk is used when there is one. Also
+//! embeds the bundled tool manifest (`src/mock/tools/`), listed the way a
+//! folder given to `gauntlet mock --tools` is read: its `.json` files in
+//! file-name order.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,7 +46,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("catalogue.rs");
-    std::fs::write(out, code)?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("catalogue.rs"), code)?;
+    bundled_tools(&out_dir)
+}
+
+fn bundled_tools(out_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=src/mock/tools");
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("src/mock/tools");
+    let mut names: Vec<String> = std::fs::read_dir(&root)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.retain(|n| n.ends_with(".json"));
+    names.sort();
+    let mut code =
+        String::from("/// The bundled tool files: (file name, text), in listing order.\n");
+    code.push_str("pub(crate) static BUNDLED_TOOLS: &[(&str, &str)] = &[\n");
+    for name in &names {
+        writeln!(
+            code,
+            "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),",
+            format!("/src/mock/tools/{name}")
+        )?;
+    }
+    code.push_str("];\n");
+    std::fs::write(out_dir.join("bundled_tools.rs"), code)?;
     Ok(())
 }

@@ -13,6 +13,8 @@
 //! |-------------|-----------------------------------------------------------------|
 //! | [`mcp`]     | JSON-RPC 2.0 / MCP messages, stdio and HTTP framing, the client |
 //! | [`mock`]    | the Aksjah server: tool catalogue, name resolution, the ledger  |
+//! | [`manifest`]| capturing a server's tools (`snapshot`), synthesising them from |
+//! |             | a policy; the mock serves either with `--tools`                 |
 //! | [`policy`]  | both policy dialects, one model, `decide`, counter stores       |
 //! | [`enforcer`]| the reference enforcer: stdio and HTTP proxies over `policy`    |
 //! | [`target`]  | starting and stopping whatever the harness talks to             |
@@ -33,6 +35,7 @@
 pub mod enforcer;
 pub mod generate;
 pub mod load;
+pub mod manifest;
 pub mod mcp;
 pub mod mock;
 pub mod names;

@@ -43,6 +43,8 @@ enum Command {
     Bench(gauntlet::load::cli::BenchArgs),
     /// Fuzz an enforcer with call sequences drawn against the policy model.
     Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
+    /// Print an MCP server's tools manifest (one initialize, tools/list, no call), or one synthesised from a policy.
+    Snapshot(gauntlet::manifest::cli::SnapshotArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -75,6 +77,10 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Snapshot(args) => match runtime() {
+            Ok(rt) => rt.block_on(gauntlet::manifest::cli::main(args)),
+            Err(code) => code,
+        },
         Command::Attacks(args) => ExitCode::from(gauntlet::scenario::cli::run(
             &args,
             &mut std::io::stdout(),

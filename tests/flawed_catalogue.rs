@@ -46,6 +46,7 @@ async fn failing(target: TargetSpec, patterns: &[&str]) -> Vec<(String, String)>
             replicas: 1,
             redis: None,
             time_scale: 1.0,
+            tools: None,
         },
         target,
         control: false,

@@ -62,6 +62,7 @@ fn config(target: TargetSpec, save: Option<PathBuf>, budget: Budget) -> FuzzConf
             replicas: 1,
             redis: None,
             time_scale: 1.0,
+            tools: None,
         },
         target,
         policies: BUNDLED_POLICIES

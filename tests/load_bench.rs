@@ -20,6 +20,7 @@ fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> Benc
             replicas: 1,
             redis: None,
             time_scale: 1.0,
+            tools: None,
         },
         target,
         policy: gauntlet::policy::parse_json(BENCH_POLICY, "bench-policy.json").unwrap(),

@@ -37,6 +37,7 @@ fn config(transport: Transport, redis: Option<String>, keep: &Path) -> RunConfig
             replicas: 3,
             redis,
             time_scale: 1.0,
+            tools: None,
         },
         target: TargetSpec::Builtin,
         control: false,

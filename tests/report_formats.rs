@@ -29,6 +29,7 @@ fn config(target: TargetSpec) -> RunConfig {
             replicas: 1,
             redis: None,
             time_scale: 1.0,
+            tools: None,
         },
         target,
         control: true,

@@ -27,6 +27,7 @@ fn config(target: TargetSpec, transport: Transport, control: bool) -> RunConfig 
             replicas: 1,
             redis: None,
             time_scale: 1.0,
+            tools: None,
         },
         target,
         control,

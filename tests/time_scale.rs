@@ -31,6 +31,7 @@ async fn run_reset(target: TargetSpec, keep: &Path) -> RunReport {
             replicas: 1,
             redis: None,
             time_scale: 60.0,
+            tools: None,
         },
         target,
         control: false,

@@ -28,7 +28,8 @@ pub struct BenchArgs {
     pub target: TargetArgs,
     /// The policy the enforcer runs (default: a bundled one that allows
     /// PostCustomers and GetCustomers without limits and denies
-    /// DeleteCustomer).
+    /// DeleteCustomer; with `--tools`, one that allows every tool but the
+    /// destructive ones, or the last listed).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Open loop: calls due per second, latency counted from each due time.
@@ -97,6 +98,13 @@ impl BenchArgs {
                 crate::policy::load_file(path).map_err(|e| e.to_string())?,
                 path.display().to_string(),
             ),
+            None if harness.tools.is_some() => {
+                let catalogue = harness.catalogue().map_err(|e| e.to_string())?;
+                (
+                    super::bench_policy_for(&catalogue)?,
+                    "bench policy for the manifest".to_owned(),
+                )
+            }
             None => (
                 crate::policy::parse_json(BENCH_POLICY, "bench-policy.json")
                     .map_err(|e| e.to_string())?,
@@ -220,6 +228,7 @@ async fn run(args: BenchArgs) -> Result<u8, String> {
                 "--ledger".into(),
                 ledger.display().to_string(),
             ];
+            words.extend(cfg.harness.mock_tools_args());
             words.extend(cfg.mock_args.iter().cloned());
             let server = crate::target::start_server(&words, cfg.harness.timeout)
                 .await

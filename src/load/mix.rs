@@ -278,6 +278,25 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_made_for_a_manifest_denies_its_destructive_tools() {
+        // The bundled tools annotate DeleteCustomer alone as destructive.
+        let cat = Catalogue::bundled().unwrap();
+        let made = crate::load::bench_policy_for(&cat).unwrap();
+        let made = Plan::new(&made, &cat, Mix::default()).unwrap();
+        assert_eq!(made.tools[1], ["WizCommerce Open API_DeleteCustomer"]);
+        assert_eq!(made.tools[0].len(), 4, "{:?}", made.tools);
+        assert!(made.limited.is_empty());
+        let lone = Catalogue::from_manifest(
+            r#"[{"name": "only", "inputSchema": {"type": "object"}}]"#,
+            "m",
+        )
+        .unwrap();
+        let policy = crate::load::bench_policy_for(&lone).unwrap();
+        let err = Plan::new(&policy, &lone, Mix::default()).unwrap_err();
+        assert!(err.to_string().contains("denied"), "{err}");
+    }
+
+    #[test]
     fn a_mix_the_policy_cannot_serve_is_refused() {
         let cat = Catalogue::bundled().unwrap();
         let deny_all =

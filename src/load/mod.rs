@@ -35,6 +35,41 @@ use crate::target::{HarnessConfig, TargetSpec};
 /// calls are never throttled by the policy itself.
 pub const BENCH_POLICY: &str = include_str!("bench-policy.json");
 
+/// The policy a bench runs under when it serves a manifest (`--tools`) and
+/// none is given: the same idea as [`BENCH_POLICY`] for any tool set. Every
+/// tool is allowed without limits except the destructive ones (annotated
+/// `destructiveHint: true`), which are denied; when none is annotated, the
+/// last listed tool is denied, so both classes of the mix have calls.
+pub fn bench_policy_for(
+    catalogue: &crate::mock::catalogue::Catalogue,
+) -> Result<crate::policy::Policy, String> {
+    let tools = catalogue.tools();
+    let destructive = |t: &crate::mock::catalogue::Tool| {
+        t.entry()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.destructive_hint)
+            == Some(true)
+    };
+    let any_destructive = tools.iter().any(destructive);
+    let mut rules = serde_json::Map::new();
+    for (i, tool) in tools.iter().enumerate() {
+        let denied = if any_destructive {
+            destructive(tool)
+        } else {
+            tools.len() > 1 && i + 1 == tools.len()
+        };
+        let rule = if denied {
+            serde_json::json!({"action": "deny", "reason": "denied during a bench"})
+        } else {
+            serde_json::json!({})
+        };
+        rules.insert(tool.name().to_owned(), rule);
+    }
+    let text = serde_json::json!({"version": "1", "default": "deny", "tools": rules}).to_string();
+    crate::policy::parse_json(&text, "bench-policy.json").map_err(|e| e.to_string())
+}
+
 /// What a bench could not do.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

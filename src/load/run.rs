@@ -13,7 +13,6 @@ use super::report::{Added, BenchReport, PhaseReport};
 use super::schedule::Schedule;
 use super::{BenchConfig, BenchEvent, BenchSink, LoadError};
 use crate::mcp::{Client, ClientError, Expect, Revision, SendOptions};
-use crate::mock::catalogue::Catalogue;
 use crate::target::{Arena, ArenaSpec, SessionKey, TargetSpec, Transport};
 
 /// Samples waiting for the recorder; bounded so a slow recorder slows the
@@ -45,7 +44,7 @@ pub async fn run_bench(
             "the rate `{rate}` must be positive"
         )));
     }
-    let catalogue = Catalogue::bundled()?;
+    let catalogue = cfg.harness.catalogue()?;
     let plan = Arc::new(Plan::new(&cfg.policy, &catalogue, cfg.mix)?);
     let mut logs = Vec::new();
     let mut message = None;

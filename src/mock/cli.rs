@@ -1,4 +1,5 @@
-//! `gauntlet mock`: the mock Aksjah server on stdio or HTTP.
+//! `gauntlet mock`: the mock Aksjah server (or any tools manifest) on stdio
+//! or HTTP.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -50,10 +51,12 @@ pub struct MockArgs {
     /// Tools per `tools/list` page (default: all on one page).
     #[arg(long, value_name = "N")]
     pub page_size: Option<usize>,
-    /// Serve the tools of a saved `tools/list` result instead of the bundled
-    /// WizCommerce ones (their calls echo their arguments).
-    #[arg(long, value_name = "PATH")]
-    pub manifest: Option<PathBuf>,
+    /// Serve this tools manifest instead of the bundled Aksjah one: a saved
+    /// `tools/list` result (or a bare array of tools) as JSON, or a folder of
+    /// tool files, one tool object per `.json` file, listed in file-name
+    /// order. Foreign tools echo their arguments.
+    #[arg(long = "tools", alias = "manifest", value_name = "MANIFEST")]
+    pub tools: Option<PathBuf>,
 }
 
 /// Why the mock could not run.
@@ -61,11 +64,6 @@ pub struct MockArgs {
 pub enum MockError {
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
-    #[error("reading manifest `{path}`: {source}")]
-    Manifest {
-        path: String,
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("binding `{addr}`: {source}")]
@@ -97,16 +95,7 @@ impl MockArgs {
     }
 
     fn build(&self) -> Result<Mock, MockError> {
-        let catalogue = match &self.manifest {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| MockError::Manifest {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                Catalogue::from_manifest(&text)?
-            }
-            None => Catalogue::bundled()?,
-        };
+        let catalogue = Catalogue::load_or_bundled(self.tools.as_deref())?;
         let ledger = match &self.ledger {
             Some(path) => Ledger::to_file(path, false)?,
             None => Ledger::discard(),

@@ -386,9 +386,7 @@ impl Mock {
             .as_ref()
             .and_then(Value::as_object)
             .unwrap_or(&empty);
-        if tool.effect() == crate::mock::catalogue::Effect::Create
-            && args.get("reference_id").and_then(Value::as_str) == Some(effects::CRASH)
-        {
+        if effects::carries(args, effects::CRASH) {
             if self.config.crash_exits {
                 // The exit code says why, for whoever reaps the process.
                 std::process::exit(70);

@@ -8,15 +8,31 @@ use super::catalogue::{Effect, Tool};
 use super::store::{ListQuery, Store};
 use crate::mcp::jsonrpc::INTERNAL_ERROR;
 
-/// The `reference_id` that makes PostCustomers create the customer and then
-/// answer a JSON-RPC internal error: a partial failure, for attacks on
-/// enforcers that refund quota when upstream fails.
+/// The argument value that makes a call run and then answer a JSON-RPC
+/// internal error: a partial failure, for attacks on enforcers that refund
+/// quota when upstream fails. Any tool honours it, bundled or from a
+/// manifest, as the value of any top-level argument (PostCustomers takes it
+/// as its `reference_id`).
 pub const WRITE_THEN_ERROR: &str = "gauntlet:write-then-error";
 
-/// The `reference_id` that makes PostCustomers kill the mock process before
-/// it answers: the upstream crashing mid-call, for fail-open probes. The
-/// arrival is already in the ledger by then.
+/// The argument value that makes the mock process die before it answers:
+/// the upstream crashing mid-call, for fail-open probes. The arrival is
+/// already in the ledger by then. Honoured like [`WRITE_THEN_ERROR`].
 pub const CRASH: &str = "gauntlet:crash";
+
+/// Whether a call's arguments hold `marker` ([`WRITE_THEN_ERROR`] or
+/// [`CRASH`]) as the value of a top-level argument. Only the top level is
+/// looked at: every tool call pays for this check.
+pub fn carries(args: &Map<String, Value>, marker: &str) -> bool {
+    args.values().any(|v| v.as_str() == Some(marker))
+}
+
+/// [`carries`] for arguments as a recorded value (anything but an object
+/// carries nothing).
+pub fn value_carries(args: Option<&Value>, marker: &str) -> bool {
+    args.and_then(Value::as_object)
+        .is_some_and(|a| carries(a, marker))
+}
 
 /// What executing a tool came to.
 #[derive(Debug, Clone)]
@@ -51,6 +67,29 @@ fn not_found(id: &str) -> Execution {
 /// Runs `tool` with arguments already checked against its schema. `seq` is
 /// the ledger seq of the call, kept on created customers.
 pub fn execute(tool: &Tool, args: &Map<String, Value>, store: &Store, seq: u64) -> Execution {
+    let mut run = effect(tool, args, store, seq);
+    if matches!(run.effected, Effected::Ok(_)) && carries(args, WRITE_THEN_ERROR) {
+        let message = match (&run.touched, tool.effect()) {
+            (Some(id), Effect::Create) => {
+                format!("internal error: customer `{id}` was created but syncing it failed")
+            }
+            (Some(id), _) => {
+                format!("internal error: customer `{id}` was changed but syncing it failed")
+            }
+            (None, _) => format!(
+                "internal error: `{}` ran but syncing its result failed",
+                tool.name()
+            ),
+        };
+        run.effected = Effected::RpcError {
+            code: INTERNAL_ERROR,
+            message,
+        };
+    }
+    run
+}
+
+fn effect(tool: &Tool, args: &Map<String, Value>, store: &Store, seq: u64) -> Execution {
     let customer_id = args
         .get("customer_id")
         .and_then(Value::as_str)
@@ -58,20 +97,10 @@ pub fn execute(tool: &Tool, args: &Map<String, Value>, store: &Store, seq: u64) 
     match tool.effect() {
         Effect::Create => {
             let customer = store.create(args, seq);
-            let touched = Some(customer.id.clone());
-            let effected =
-                if args.get("reference_id").and_then(Value::as_str) == Some(WRITE_THEN_ERROR) {
-                    Effected::RpcError {
-                        code: INTERNAL_ERROR,
-                        message: format!(
-                            "internal error: customer `{}` was created but syncing it failed",
-                            customer.id
-                        ),
-                    }
-                } else {
-                    Effected::Ok(payload(&customer))
-                };
-            Execution { effected, touched }
+            Execution {
+                touched: Some(customer.id.clone()),
+                effected: Effected::Ok(payload(&customer)),
+            }
         }
         Effect::List => Execution {
             effected: Effected::Ok(payload(&store.list(&ListQuery::from_args(args)))),
@@ -227,6 +256,39 @@ mod tests {
         assert_eq!(ran.touched.as_deref(), Some("WC_000001"));
         assert_eq!(store.len(), 1);
         assert!(post.validate(&Value::Object(args)).is_empty());
+    }
+
+    #[test]
+    fn a_foreign_tool_echoes_and_honours_the_markers_in_any_argument() {
+        let cat = Catalogue::from_manifest(
+            r#"[{"name": "create_payment", "inputSchema": {"type": "object"}}]"#,
+            "m.json",
+        )
+        .unwrap();
+        let tool = cat.resolve("create_payment", NameMatching::Exact).unwrap();
+        assert_eq!(tool.effect(), Effect::Echo);
+        let store = Store::new();
+        let args = obj(json!({"amount": 5, "customer": "cus_1"}));
+        let ran = execute(tool, &args, &store, 1);
+        let Effected::Ok(echo) = ran.effected else {
+            panic!("{:?}", ran.effected)
+        };
+        let echo: Value = serde_json::from_str(echo.get()).unwrap();
+        assert_eq!(
+            echo,
+            json!({"tool": "create_payment", "arguments": {"amount": 5, "customer": "cus_1"}})
+        );
+        let failing = obj(json!({"amount": 5, "customer": WRITE_THEN_ERROR}));
+        assert!(matches!(
+            execute(tool, &failing, &store, 2).effected,
+            Effected::RpcError { code: INTERNAL_ERROR, message }
+                if message == "internal error: `create_payment` ran but syncing its result failed"
+        ));
+        assert!(store.is_empty(), "an echo touches no customer");
+        assert!(carries(&obj(json!({"note": CRASH})), CRASH));
+        assert!(!carries(&obj(json!({"nested": {"note": CRASH}})), CRASH));
+        assert!(value_carries(Some(&json!({"a": CRASH})), CRASH));
+        assert!(!value_carries(Some(&json!([CRASH])), CRASH));
     }
 
     #[test]

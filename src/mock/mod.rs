@@ -1,12 +1,18 @@
-//! The mock Aksjah MCP server: five WizCommerce tools whose schemas are data,
-//! an in-memory customer store they act on, and the ledger, the record of
-//! every message that reached the server.
+//! The mock MCP server: a tool catalogue whose schemas are data, an
+//! in-memory customer store the bundled tools act on, and the ledger, the
+//! record of every message that reached the server.
+//!
+//! The bundled manifest is the Aksjah server's five WizCommerce tools
+//! (`src/mock/tools/`); any other manifest (`gauntlet mock --tools`) loads
+//! through the same path, and its tools echo their arguments. Everything
+//! else (the ledger, the leniency switches, the special inputs below) is the
+//! same for every tool.
 //!
 //! # Layout
 //!
 //! | module        | owns                                                         |
 //! |---------------|--------------------------------------------------------------|
-//! | [`catalogue`] | tool entries (from `tools/*.json` or a user manifest), compiled schemas, name resolution |
+//! | [`catalogue`] | tool entries (the bundled folder or a user manifest), compiled schemas, name resolution |
 //! | [`store`]     | the customers                                                 |
 //! | [`effects`]   | what each tool does and answers                               |
 //! | [`ledger`]    | the JSONL ground truth, its typed reader, tail and index      |
@@ -35,9 +41,10 @@
 //!
 //! # The partial failure
 //!
-//! A PostCustomers call whose `reference_id` is
-//! [`effects::WRITE_THEN_ERROR`] (`gauntlet:write-then-error`) creates the
-//! customer and then answers JSON-RPC error -32603. The ledger shows it
+//! A call to any tool with a top-level argument whose value is
+//! [`effects::WRITE_THEN_ERROR`] (`gauntlet:write-then-error`; on
+//! PostCustomers, its `reference_id`) runs (PostCustomers creates the
+//! customer) and then answers JSON-RPC error -32603. The ledger shows it
 //! executed; an enforcer that refunds quota on upstream errors is fooled.
 //! With [`effects::CRASH`] (`gauntlet:crash`) the process exits (code 70)
 //! right after the arrival is recorded: the upstream dying mid-call.

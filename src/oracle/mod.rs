@@ -189,11 +189,10 @@ pub fn judge(
     // find the session closed are the expected end, not an enforcer crash.
     let crash_seq = obs.ledger.iter().position(|r| {
         is_call(r)
-            && r.arguments
-                .as_ref()
-                .and_then(|a| a.get("reference_id"))
-                .and_then(Value::as_str)
-                == Some(crate::mock::effects::CRASH)
+            && crate::mock::effects::value_carries(
+                r.arguments.as_ref(),
+                crate::mock::effects::CRASH,
+            )
     });
 
     // 3. Over-blocking, from the model simulated over what was sent.

@@ -40,13 +40,23 @@ pub enum PlanFormat {
     Json,
 }
 
+/// The tools a plan runs over.
+pub struct Tools {
+    pub catalogue: Catalogue,
+    /// What the tools are, for messages.
+    pub label: String,
+    /// The manifest synthesised from the policy, when none was given: the
+    /// mocks of the run must serve it.
+    pub synthesized: Option<serde_json::Value>,
+    /// What the synthesis made, one line each.
+    pub notes: Vec<String>,
+}
+
 /// A policy loaded for planning, with the tools it is planned over.
 pub struct Prepared {
     pub policy: Policy,
     pub source: PolicySource,
-    pub tools: Catalogue,
-    /// What the tools are, for messages.
-    pub tools_label: String,
+    pub tools: Tools,
     pub plan: Plan,
 }
 
@@ -65,39 +75,43 @@ pub fn prepare(
                 .join("\n"),
         )
     })?;
-    let (tools, tools_label) = tools_for(&policy, manifest)?;
+    let tools = tools_for(&policy, manifest)?;
     let source = PolicySource::File(policy_path.to_path_buf());
-    let plan = super::derive_with(&policy, &source, &tools, opts)?;
+    let plan = super::derive_with(&policy, &source, &tools.catalogue, opts)?;
     Ok(Prepared {
         policy,
         source,
         tools,
-        tools_label,
         plan,
     })
 }
 
-/// The tools a plan runs over: the manifest when given, else the bundled
-/// tools of the mock.
-pub fn tools_for(
-    _policy: &Policy,
-    manifest: Option<&Path>,
-) -> Result<(Catalogue, String), PlanError> {
+/// The tools a plan runs over: the manifest when given, else a permissive
+/// one synthesised from the policy's own names and paths.
+pub fn tools_for(policy: &Policy, manifest: Option<&Path>) -> Result<Tools, PlanError> {
+    let bad = |path: String, e: crate::mock::catalogue::CatalogueError| PlanError::Manifest {
+        path,
+        message: e.to_string(),
+    };
     match manifest {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| PlanError::read(path, e))?;
-            let cat = Catalogue::from_manifest(&text).map_err(|e| PlanError::Manifest {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-            Ok((cat, format!("manifest `{}`", path.display())))
+        Some(path) => Ok(Tools {
+            catalogue: Catalogue::load(path).map_err(|e| bad(path.display().to_string(), e))?,
+            label: format!("manifest `{}`", path.display()),
+            synthesized: None,
+            notes: Vec::new(),
+        }),
+        None => {
+            let synth = crate::manifest::synthesize(policy);
+            let text = synth.manifest.to_string();
+            let catalogue = Catalogue::from_manifest(&text, "(synthesised)")
+                .map_err(|e| bad("(synthesised)".into(), e))?;
+            Ok(Tools {
+                catalogue,
+                label: "tools synthesised from the policy".into(),
+                synthesized: Some(synth.manifest),
+                notes: synth.notes,
+            })
         }
-        None => Catalogue::bundled()
-            .map(|c| (c, "the bundled Aksjah tools".to_owned()))
-            .map_err(|e| PlanError::Manifest {
-                path: "(bundled)".into(),
-                message: e.to_string(),
-            }),
     }
 }
 
@@ -206,7 +220,7 @@ fn table(p: &Prepared, out: &mut dyn Write) -> std::io::Result<()> {
         "{} ({}) over {}: {} scenarios, {} sends\n",
         plan.policy_file,
         p.policy.source.dialect,
-        p.tools_label,
+        p.tools.label,
         plan.items.len(),
         plan.sends()
     )?;
@@ -264,6 +278,9 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return 2;
         }
     };
+    for note in &prepared.tools.notes {
+        let _ = writeln!(err, "note: {note}");
+    }
     let printed = match args.format {
         PlanFormat::Table => table(&prepared, out),
         PlanFormat::Json => serde_json::to_string_pretty(&prepared.plan.summary())
@@ -277,13 +294,11 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         return 2;
     }
     if let Some(dir) = &args.save {
-        match prepared.plan.save(dir, &prepared.source) {
-            Ok(files) => {
+        match save(&prepared, dir, args.tools.as_deref()) {
+            Ok((files, run)) => {
                 let _ = writeln!(
                     err,
-                    "wrote {} files under `{}`; run them with `gauntlet run --catalogue {}`",
-                    files.len(),
-                    dir.display(),
+                    "wrote {files} files under `{}`; run them with `{run}`",
                     dir.display()
                 );
             }
@@ -294,4 +309,31 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     }
     0
+}
+
+/// Saves the plan under `dir`, with a synthesised manifest as `tools.json`
+/// beside it; returns the count of files and the command that runs them.
+fn save(p: &Prepared, dir: &Path, manifest: Option<&Path>) -> Result<(usize, String), PlanError> {
+    let mut files = p.plan.save(dir, &p.source)?.len();
+    let quoted = |path: &Path| {
+        shlex::try_quote(&path.display().to_string())
+            .map(|q| q.into_owned())
+            .unwrap_or_default()
+    };
+    let tools = match (&p.tools.synthesized, manifest) {
+        (Some(m), _) => {
+            let path = dir.join("tools.json");
+            let text = serde_json::to_string_pretty(m).unwrap_or_default();
+            std::fs::write(&path, text + "\n").map_err(|e| PlanError::write(&path, e))?;
+            files += 1;
+            Some(path)
+        }
+        (None, Some(m)) => Some(m.to_path_buf()),
+        (None, None) => None,
+    };
+    let mut run = format!("gauntlet run --catalogue {}", quoted(dir));
+    if let Some(t) = tools {
+        run.push_str(&format!(" --tools {}", quoted(&t)));
+    }
+    Ok((files, run))
 }

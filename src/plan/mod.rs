@@ -319,11 +319,11 @@ pub fn derive_with(
 /// run suffix (`-12`) stays within the loader's 64 characters.
 const SLUG_MAX: usize = 64 - "plan-".len() - "-poison-negative".len() - 3;
 
-/// A short slug for a tool: its last words, as many as fit 16 characters
-/// (`WizCommerce Open API_PostCustomers` → `postcustomers`).
+/// A short slug for a tool: whole when it fits 20 characters, else its last
+/// word (`WizCommerce Open API_PostCustomers` → `postcustomers`).
 fn tool_slug(name: &str) -> String {
     let full = draft::slug(name);
-    if full.len() <= 16 {
+    if full.len() <= 20 {
         return if full.is_empty() { "tool".into() } else { full };
     }
     let mut words = full.rsplit('-');

@@ -47,6 +47,11 @@ pub struct TargetArgs {
     /// delays and windows are then read in the enforcer's time.
     #[arg(long, value_name = "K", default_value_t = 1.0)]
     pub time_scale: f64,
+    /// The tools manifest the mock serves instead of the bundled Aksjah
+    /// tools (see `gauntlet mock --tools`); calls are generated and judged
+    /// against it.
+    #[arg(long, value_name = "MANIFEST")]
+    pub tools: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -177,6 +182,14 @@ impl TargetArgs {
         }
         let exe =
             std::env::current_exe().map_err(|e| format!("finding the gauntlet executable: {e}"))?;
+        // Enforcers may start the mock from another folder: hand it a path
+        // that does not depend on where it runs.
+        let tools = self
+            .tools
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|e| format!("resolving --tools: {e}"))?;
         Ok(HarnessConfig {
             exe,
             timeout: self.timeout,
@@ -189,6 +202,7 @@ impl TargetArgs {
             replicas: usize::from(self.replicas),
             redis: self.redis.clone(),
             time_scale: self.time_scale,
+            tools,
         })
     }
 }
@@ -212,19 +226,33 @@ async fn run(args: RunArgs) -> Result<u8, String> {
     }
     let mut harness = args.target.harness()?;
     harness.keep_workdirs = args.keep_workdirs.clone();
+    // With --policy and no --tools, the mocks serve a manifest synthesised
+    // from the policy, written here for the run's length.
+    let mut synthesized_dir = None;
     let (all, mut replay, _embedded) = match &args.policy {
         Some(policy) => {
             let opts = crate::plan::Options {
                 time_scale: args.target.time_scale,
                 ..crate::plan::Options::default()
             };
-            let prepared =
-                crate::plan::cli::prepare(policy, None, &opts).map_err(|e| e.to_string())?;
+            let prepared = crate::plan::cli::prepare(policy, args.target.tools.as_deref(), &opts)
+                .map_err(|e| e.to_string())?;
+            for note in &prepared.tools.notes {
+                eprintln!("note: {note}");
+            }
+            if let Some(manifest) = &prepared.tools.synthesized {
+                let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let path = dir.path().join("tools.json");
+                std::fs::write(&path, manifest.to_string())
+                    .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
+                harness.tools = Some(path);
+                synthesized_dir = Some(dir);
+            }
             eprintln!(
                 "derived {} scenarios from `{}` over {}{}",
                 prepared.plan.items.len(),
                 policy.display(),
-                prepared.tools_label,
+                prepared.tools.label,
                 match prepared.plan.left_out.len() {
                     0 => String::new(),
                     n => format!(
@@ -257,7 +285,7 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         TargetSpec::Url { mock_http, .. } => {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             let ledger = dir.path().join("ledger.jsonl");
-            let words = vec![
+            let mut words = vec![
                 harness.exe.display().to_string(),
                 "mock".into(),
                 "--http".into(),
@@ -265,6 +293,7 @@ async fn run(args: RunArgs) -> Result<u8, String> {
                 "--ledger".into(),
                 ledger.display().to_string(),
             ];
+            words.extend(harness.mock_tools_args());
             let server = crate::target::start_server(&words, harness.timeout)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -284,6 +313,13 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         TargetSpec::Url { url, mock_http } => {
             replay.push_str(&format!(" --target {url} --mock-http {mock_http}"))
         }
+    }
+    if let Some(tools) = harness.tools.as_ref().filter(|_| synthesized_dir.is_none()) {
+        let path = tools.display().to_string();
+        replay.push_str(&format!(
+            " --tools {}",
+            shlex::try_quote(&path).unwrap_or_default()
+        ));
     }
     let cfg = crate::run::RunConfig {
         harness,

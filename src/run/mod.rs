@@ -87,7 +87,7 @@ pub async fn run(
         started_at: Some(utc_now()),
     }));
     let mut summary = RunSummary::default();
-    let catalogue = match Catalogue::bundled() {
+    let catalogue = match cfg.harness.catalogue() {
         Ok(c) => c,
         Err(e) => {
             summary.errors = scenarios.len();

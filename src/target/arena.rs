@@ -94,6 +94,7 @@ impl Arena {
         };
         let ledger_arg = ["--ledger".to_string(), ledger.display().to_string()];
         let strict: &[&str] = if spec.strict_mock { &["--strict"] } else { &[] };
+        mock_args.extend(cfg.mock_tools_args());
         mock_args.extend(mock_extra.iter().cloned());
 
         let (template, transport) = match target {

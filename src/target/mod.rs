@@ -87,6 +87,30 @@ pub struct HarnessConfig {
     pub redis: Option<String>,
     /// How much faster than the wall clock the enforcer's clock runs.
     pub time_scale: f64,
+    /// The tools manifest every mock serves (`gauntlet mock --tools`): a
+    /// `tools/list` result saved as JSON, or a folder of tool files. `None`
+    /// serves the bundled Aksjah tools. Give an absolute path, or one the
+    /// harness's own working folder resolves.
+    pub tools: Option<PathBuf>,
+}
+
+impl HarnessConfig {
+    /// The switches that make a mock serve [`HarnessConfig::tools`] (none
+    /// for the bundled tools): every mock the harness starts gets them.
+    pub fn mock_tools_args(&self) -> Vec<String> {
+        match &self.tools {
+            Some(path) => vec!["--tools".to_owned(), path.display().to_string()],
+            None => Vec::new(),
+        }
+    }
+
+    /// The tools the mocks of this harness serve, loaded as they load them:
+    /// what the generator and the oracle must judge against.
+    pub fn catalogue(
+        &self,
+    ) -> Result<crate::mock::catalogue::Catalogue, crate::mock::catalogue::CatalogueError> {
+        crate::mock::catalogue::Catalogue::load_or_bundled(self.tools.as_deref())
+    }
 }
 
 /// What a target could not do.
@@ -185,6 +209,7 @@ mod tests {
             replicas: 3,
             redis: redis.map(str::to_owned),
             time_scale,
+            tools: None,
         }
     }
 

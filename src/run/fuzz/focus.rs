@@ -178,10 +178,19 @@ pub fn steps(model: &Model, case: u64, round: u64, http: bool) -> Option<Vec<Ste
                 _ => {
                     let mut failing = valid(t);
                     if let Some(obj) = failing.as_object_mut() {
+                        let marker = json!(crate::mock::effects::WRITE_THEN_ERROR);
+                        // A foreign tool takes the marker in any string
+                        // argument it has.
+                        let any_string = obj
+                            .iter()
+                            .find(|(_, v)| v.is_string())
+                            .map(|(k, _)| k.clone());
                         if obj.contains_key("reference_id") {
-                            obj.insert("reference_id".into(), json!("gauntlet:write-then-error"));
+                            obj.insert("reference_id".into(), marker);
                         } else if obj.contains_key("customer_id") {
                             obj.insert("customer_id".into(), json!("WC_999999"));
+                        } else if let Some(key) = any_string {
+                            obj.insert(key, marker);
                         }
                     }
                     let mut first = burst(max, "refund:error");

@@ -275,7 +275,10 @@ pub async fn fuzz(
         .map_err(FuzzError::Workdir)?;
     let policies_dir = work.path().join(POLICIES_DIR);
     std::fs::create_dir_all(&policies_dir).map_err(FuzzError::Workdir)?;
-    let catalogue = Catalogue::bundled().map_err(|e| FuzzError::Catalogue(e.to_string()))?;
+    let catalogue = cfg
+        .harness
+        .catalogue()
+        .map_err(|e| FuzzError::Catalogue(e.to_string()))?;
     let mut models = Vec::new();
     for (file, text) in &cfg.policies {
         let path = policies_dir.join(file);
