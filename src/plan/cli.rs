@@ -174,8 +174,9 @@ pub fn brief(step: &Step) -> String {
     let mut out = match &step.kind {
         StepKind::Call { name, args, set } => {
             let mut s = format!("call {name:?}");
-            if let ArgSpec::Literal(v) = args {
-                s.push_str(&format!(" {v}"));
+            match args {
+                ArgSpec::Literal(v) => s.push_str(&format!(" {v}")),
+                ArgSpec::Generate(_) => s.push_str(" generated"),
             }
             for (p, v) in set {
                 s.push_str(&format!(" set {p}={v}"));
