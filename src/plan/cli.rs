@@ -31,6 +31,9 @@ pub struct PlanArgs {
     /// --time-scale`): longer windows then fit a window-edge attack.
     #[arg(long, value_name = "K", default_value_t = 1.0)]
     pub time_scale: f64,
+    /// The plan will run without control runs (as `run --no-control`).
+    #[arg(long)]
+    pub no_control: bool,
 }
 
 /// How `gauntlet plan` prints.
@@ -270,6 +273,7 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
     let opts = Options {
         time_scale: args.time_scale,
+        control: !args.no_control,
         ..Options::default()
     };
     let prepared = match prepare(&args.policy, args.tools.as_deref(), &opts) {

@@ -7,7 +7,7 @@ use super::args::rel_path;
 use super::draft::{ScenarioDraft, StepDraft};
 use super::{Pattern, Planner, counter_slug};
 use crate::generate::boundary::{Edge, increment_values};
-use crate::policy::{Limit, Scope, WILDCARD, Window};
+use crate::policy::{Limit, Scope, WILDCARD};
 use crate::scenario::{Category, Severity, TransportFilter};
 
 /// Calls in flight at once in a race.
@@ -341,21 +341,32 @@ impl Planner<'_> {
                 limit.window
             ));
         }
-        let wall = limit.window.0 as f64 / self.opts.time_scale;
+        let secs = limit.window.0 as f64;
+        let wall = secs / self.opts.time_scale;
         if wall > self.opts.max_edge_wait_s {
-            let scale = (limit.window.0 as f64 / self.opts.max_edge_wait_s).ceil();
+            let scale = (secs / self.opts.max_edge_wait_s).ceil();
+            let control = if self.opts.control {
+                " --no-control"
+            } else {
+                ""
+            };
             return Some(format!(
-                "its window ({}) may put the next edge {} away; run with `--time-scale {scale}` or more to include it",
+                "its window ({}) may put the next edge {} away; run with `--time-scale {scale}{control}` or more to include it",
                 limit.window,
-                wall_text(limit.window, self.opts.time_scale)
+                wall_text(secs / self.opts.time_scale)
+            ));
+        }
+        if self.opts.control && secs > self.opts.max_edge_wait_s {
+            return Some(format!(
+                "the control run waits for the edge on the wall clock, up to {} away; run with `--no-control` to include it",
+                wall_text(secs)
             ));
         }
         None
     }
 }
 
-fn wall_text(w: Window, scale: f64) -> String {
-    let s = w.0 as f64 / scale;
+fn wall_text(s: f64) -> String {
     if s >= 3600.0 {
         format!("{:.0} h", s / 3600.0)
     } else if s >= 60.0 {

@@ -122,6 +122,9 @@ pub struct Options {
     pub max_edge_wait_s: f64,
     /// Most probes (values, tools) in one scenario.
     pub max_probes: usize,
+    /// Whether the plan runs with control runs. They talk to the bare mock
+    /// in wall-clock time, so a window edge must be near in wall time too.
+    pub control: bool,
 }
 
 impl Default for Options {
@@ -131,6 +134,7 @@ impl Default for Options {
             max_sends: 200,
             max_edge_wait_s: 3.0,
             max_probes: 24,
+            control: true,
         }
     }
 }

@@ -143,26 +143,37 @@ fn long_windows_leave_the_window_edge_out_unless_the_clock_is_sped_up() {
         .filter(|l| l.pattern == Pattern::WindowEdge)
         .collect();
     assert_eq!(edge.len(), 2);
-    assert!(edge[0].reason.contains("--time-scale 20"), "{edge:?}");
+    assert!(
+        edge[0].reason.contains("--time-scale 20 --no-control"),
+        "{edge:?}"
+    );
 
     let path = policies().join("tight-quota.json");
     let policy = crate::policy::load_file(&path).unwrap();
-    let opts = Options {
+    let edges = |opts: Options| {
+        let plan = derive_with(
+            &policy,
+            &PolicySource::File(path.clone()),
+            &Catalogue::bundled().unwrap(),
+            &opts,
+        )
+        .unwrap();
+        plan.items
+            .iter()
+            .filter(|p| p.pattern == Pattern::WindowEdge)
+            .count()
+    };
+    let fast = Options {
         time_scale: 60.0,
         ..Options::default()
     };
-    let fast = derive_with(
-        &policy,
-        &PolicySource::File(path),
-        &Catalogue::bundled().unwrap(),
-        &opts,
-    )
-    .unwrap();
+    // Control runs wait for the edge on the wall clock.
+    assert_eq!(edges(fast), 0);
     assert_eq!(
-        fast.items
-            .iter()
-            .filter(|p| p.pattern == Pattern::WindowEdge)
-            .count(),
+        edges(Options {
+            control: false,
+            ..fast
+        }),
         2
     );
 }

@@ -233,6 +233,7 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         Some(policy) => {
             let opts = crate::plan::Options {
                 time_scale: args.target.time_scale,
+                control: !args.no_control,
                 ..crate::plan::Options::default()
             };
             let prepared = crate::plan::cli::prepare(policy, args.target.tools.as_deref(), &opts)
