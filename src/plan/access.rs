@@ -93,21 +93,25 @@ impl Planner<'_> {
             }
         }
         if policy.default == DefaultAction::Deny {
-            let rule = self.top_level("default");
+            // A tool the manifest serves but the policy does not name, else a
+            // made-up one; none when `hide: ["*"]` hides every name already.
+            let free = |n: &String| policy.tool_rule(n).is_none() && !policy.is_hidden(n);
             let unlisted = self
                 .world
                 .tools
                 .tools()
                 .iter()
                 .map(|t| t.name().to_owned())
-                .find(|n| policy.tool_rule(n).is_none() && !policy.is_hidden(n))
-                .unwrap_or_else(|| {
-                    (0..)
-                        .map(|i| format!("unlisted_tool_{i}"))
-                        .find(|n| policy.tool_rule(n).is_none() && !policy.is_hidden(n))
-                        .unwrap_or_default()
+                .find(free)
+                .or_else(|| {
+                    (1..100)
+                        .map(|i| format!("{}_{i}", crate::manifest::UNLISTED_TOOL))
+                        .find(free)
                 });
-            self.denied(&unlisted, &rule, Denied::Unlisted);
+            if let Some(target) = unlisted {
+                let rule = self.top_level("default");
+                self.denied(&target, &rule, Denied::Unlisted);
+            }
         }
     }
 

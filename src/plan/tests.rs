@@ -404,3 +404,39 @@ fn a_saved_plan_loads_back_as_the_same_catalogue() {
         assert_eq!(l.rule, p.scenario.rule, "{}", l.id);
     }
 }
+
+/// Odd corners of the policy language: whatever the policy, every derived
+/// scenario loads (a load failure is a planner bug) and ids stay unique.
+#[test]
+fn odd_policies_still_derive_loadable_plans() {
+    let cases = [
+        r#"{"version":"1","default":"deny","hide":["*"],"tools":{"a":{}}}"#,
+        r#"{"version":"1","default":"allow","tools":{"*":{"action":"deny"}}}"#,
+        r#"{"version":"1","default":"deny","tools":{}}"#,
+        r#"{"version":"1","default":"allow","tools":{"*":{"require":[{"path":"args.k","op":"regex","value":"^[a-z]+$"}],"limits":[{"counter":"c","window":1,"max":3,"scope":"session"}]}}}"#,
+        r#"{"version":"1","default":"allow","tools":{"we\"ird\nna me ÄÖ":{"deny_if":[{"path":"args.x.0.y","op":"exists","value":false}]},"a_tool_with_a_name_far_longer_than_any_id_could_hold_whole":{"limits":[{"counter":"a counter with a long name, spaces and punctuation!","window":"hour","max":2,"scope":"grant"}]}}}"#,
+        r#"{"version":"1","default":"allow","tools":{"pay":{"limits":[{"counter":"zero","window":"day","max":0,"scope":"global","increment_from":"args.n"},{"counter":"huge","window":"day","max":100000,"scope":"global"}],"require":[{"path":"args.n","op":"lt","value":0.5},{"path":"args.c","op":"not_in","value":[1,2]},{"path":"args.d","op":"contains","value":"ok"},{"path":"args.e","op":"neq","value":false}]}}}"#,
+        "version: \"1\"\ndefault: deny\ntools:\n  x:\n    rules:\n      - name: approval\n        action: require_approval\n  y:\n    rules:\n      - name: eq\n        conditions:\n          - path: args.mode\n            op: eq\n            value: read\n",
+    ];
+    for text in cases {
+        let policy = if text.starts_with('{') {
+            crate::policy::parse_json(text, "p.json")
+        } else {
+            crate::policy::parse_yaml(text, "p.yaml")
+        }
+        .unwrap();
+        let source = PolicySource::Inline(text.to_owned());
+        let synth = crate::manifest::synthesize(&policy);
+        let synthesized = Catalogue::from_manifest(&synth.manifest.to_string(), "synth").unwrap();
+        for tools in [Catalogue::bundled().unwrap(), synthesized] {
+            let plan = derive(&policy, &source, &tools).unwrap_or_else(|e| panic!("{text}\n{e}"));
+            let ids: std::collections::BTreeSet<&str> =
+                plan.items.iter().map(|p| p.scenario.id.as_str()).collect();
+            assert_eq!(ids.len(), plan.items.len(), "{text}");
+            assert!(
+                !plan.items.is_empty() || !plan.left_out.is_empty(),
+                "{text}: neither a scenario nor a reason"
+            );
+        }
+    }
+}
