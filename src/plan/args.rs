@@ -133,7 +133,7 @@ impl World<'_> {
             let path = rel(c);
             let mut fallback = None;
             let mut chosen = None;
-            for cand in candidates(c, None) {
+            for cand in candidates(c) {
                 let mut trial = args.clone();
                 crate::generate::set_path(&mut trial, &path, cand);
                 if c.eval(&trial) != want {
@@ -298,8 +298,8 @@ fn amount(v: Option<&Value>) -> Option<u64> {
 
 /// Values to try for a condition's path, likeliest to be realistic first;
 /// the caller keeps those that give the truth it wants.
-pub(crate) fn candidates(c: &Condition, current: Option<&Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = current.into_iter().cloned().collect();
+fn candidates(c: &Condition) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
     match (&c.value, c.op) {
         (Value::Number(n), _) => {
             if let Some(i) = n.as_i64() {
