@@ -58,7 +58,7 @@ fn bench_per_call(c: &mut Criterion) {
         })
     });
     let t0 = Instant::now();
-    let mut rec = Recorder::new(t0, t0, "criterion").unwrap();
+    let mut rec = Recorder::new(t0, t0).unwrap();
     let mut n = 0u64;
     g.bench_function("record_sample", |b| {
         b.iter(|| {

@@ -24,7 +24,7 @@
 //! | [`generate`]| proptest strategies for arguments, names, frames, sequences     |
 //! | [`oracle`]  | ledger + replies + model -> verdicts                            |
 //! | [`run`]     | replay, control runs and fuzz campaigns; emits events           |
-//! | [`load`]    | load schedules, workers and histograms; emits events            |
+//! | [`load`]    | load schedules, workers, histograms, interval logs and merges   |
 //! | [`report`]  | events -> table, JSON, JUnit, SARIF, Markdown, HTML; the matrix |
 //! |             | site of several runs; the CI gate (`--fail-on`, known gaps)     |
 //!

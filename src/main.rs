@@ -41,6 +41,8 @@ enum Command {
     },
     /// Measure an enforcer's decision latency under load, against the bare mock.
     Bench(gauntlet::load::cli::BenchArgs),
+    /// Combine sharded benches' interval logs into one report, as if one machine ran the load.
+    Merge(gauntlet::load::cli::MergeArgs),
     /// Fuzz an enforcer with call sequences drawn against the policy model.
     Fuzz(gauntlet::run::fuzz::cli::FuzzArgs),
     /// Print an MCP server's tools manifest (one initialize, tools/list, no call), or one synthesised from a policy.
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Merge(args) => gauntlet::load::cli::merge_main(&args),
         Command::Snapshot(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::manifest::cli::main(args)),
             Err(code) => code,

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gauntlet::load::{BENCH_POLICY, BenchConfig, Mix, NoSink, PhaseReport, Schedule, run_bench};
+use gauntlet::load::{BENCH_POLICY, BenchConfig, Mix, Schedule, run_bench};
+use gauntlet::run::{NoSink, PhaseReport};
 use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
 
 fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> BenchConfig {
@@ -34,10 +35,12 @@ fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> Benc
         baseline: false,
         max_calls: None,
         mock_args: Vec::new(),
+        shard: None,
+        start_at: None,
     }
 }
 
-async fn bench(cfg: &BenchConfig) -> gauntlet::load::BenchReport {
+async fn bench(cfg: &BenchConfig) -> gauntlet::run::BenchReport {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     run_bench(cfg, &mut NoSink, rx).await.unwrap().report
 }

@@ -126,6 +126,37 @@ async fn strict_mode_and_the_crash_input_hold_for_foreign_tools() {
     assert_eq!(record.valid, Some(true));
 }
 
+/// fastmcp wraps a list result in `{"result": [...]}` and says so in the
+/// output schema; SDK clients reject structured content that does not
+/// satisfy it, so the echo is fitted to it.
+#[tokio::test]
+async fn structured_results_satisfy_the_declared_output_schema() {
+    let s = Scratch::new();
+    let manifest = s.dir.path().join("m.json");
+    let tools = json!([{"name": "list_payments", "inputSchema": {"type": "object"},
+        "outputSchema": {"type": "object", "required": ["result"],
+            "properties": {"result": {"type": "array", "items": {"type": "object"}}}}}]);
+    std::fs::write(&manifest, tools.to_string()).unwrap();
+    let path = manifest.display().to_string();
+    let client = stdio_mock(&s.ledger(), &["--tools", &path], &[]).await;
+    client
+        .initialize(Revision::V2025_11_25)
+        .await
+        .or_stderr(&client);
+    let ex = client
+        .call_tool("list_payments", json!({"limit": 3}))
+        .await
+        .or_stderr(&client);
+    let result = &ex.reply().unwrap()["result"];
+    assert_eq!(
+        result["structuredContent"],
+        json!({"result": [], "tool": "list_payments", "arguments": {"limit": 3}})
+    );
+    let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(text, result["structuredContent"]);
+    client.close().await;
+}
+
 #[test]
 fn a_bad_manifest_stops_the_mock_with_its_location() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod report_support;
+
 use gauntlet::report::{Collector, Format, RunReport, render, render_many};
-use gauntlet::run::{BenchReport, LatencySeries, RunConfig, SeriesKind, Status, run};
+use gauntlet::run::{EventSink, Merged, RunConfig, Shard, Status, run};
 use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use report_support::{bench, bench_without_samples};
 use serde_json::Value;
 
 fn root() -> &'static Path {
@@ -82,45 +85,6 @@ fn fixed_run() -> &'static RunReport {
     RUN.get_or_init(fresh_run)
 }
 
-fn bench() -> BenchReport {
-    let series = |label: &str, kind, baseline, buckets: Vec<(u64, u64)>| LatencySeries {
-        label: label.into(),
-        kind,
-        baseline,
-        buckets,
-    };
-    BenchReport {
-        target: "builtin".into(),
-        transport: "stdio".into(),
-        mode: "open".into(),
-        duration_ms: 30_000,
-        offered_rate: Some(2000.0),
-        achieved_rate: 1998.5,
-        generator_bound: false,
-        series: vec![
-            series(
-                "allowed",
-                SeriesKind::Allowed,
-                false,
-                vec![(18, 400), (22, 9000), (30, 500), (95, 80), (2100, 3)],
-            ),
-            series(
-                "denied",
-                SeriesKind::Denied,
-                false,
-                vec![(12, 300), (15, 4000), (26, 200), (70, 20)],
-            ),
-            series(
-                "baseline allowed",
-                SeriesKind::Allowed,
-                true,
-                vec![(8, 3000), (10, 6000), (14, 900), (60, 10)],
-            ),
-        ],
-        errors: [("timeout".to_owned(), 2)].into_iter().collect(),
-    }
-}
-
 fn schema_errors(schema_path: &str, instance: &Value) -> Vec<String> {
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(root().join(schema_path)).unwrap()).unwrap();
@@ -147,7 +111,21 @@ fn the_fixed_run_has_findings_to_report() {
 fn json_validates_against_its_schema() {
     let mut with_bench = fixed_run().clone();
     with_bench.bench = Some(bench());
-    for report in [fixed_run().clone(), with_bench] {
+    // A bench alone, as `gauntlet bench` and `gauntlet merge` save it, with
+    // the shard and merge fields set and a closed-loop baseline.
+    let mut sharded = bench();
+    sharded.shard = Some(Shard { index: 1, count: 4 });
+    sharded.merged = Some(Merged {
+        shards: 4,
+        start_spread_s: 0.25,
+    });
+    sharded.message = Some("interrupted".into());
+    if let Some(b) = sharded.baseline.as_mut() {
+        b.offered_rate = None;
+    }
+    let mut bench_only = Collector::default();
+    bench_only.event(&gauntlet::run::Event::Bench(Box::new(sharded)));
+    for report in [fixed_run().clone(), with_bench, bench_only.report()] {
         let text = render(&report, Format::Json, false).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
         let errors = schema_errors("docs/report.schema.json", &value);
@@ -384,10 +362,7 @@ fn html_renders_with_and_without_a_bench() {
     let mut with_bench = fixed_run().clone();
     with_bench.bench = Some(bench());
     let mut empty_bench = fixed_run().clone();
-    empty_bench.bench = Some(BenchReport {
-        series: Vec::new(),
-        ..bench()
-    });
+    empty_bench.bench = Some(bench_without_samples());
     for (report, samples) in [
         (fixed_run().clone(), false),
         (empty_bench, false),
@@ -567,4 +542,33 @@ fn human_facing_reports_stay_readable_with_padded_inputs() {
             text.len()
         );
     }
+}
+
+#[test]
+fn a_bench_alone_renders_its_figures_and_nothing_else() {
+    let mut c = Collector::default();
+    c.event(&gauntlet::run::Event::Bench(Box::new(bench())));
+    let report = c.report();
+    insta::assert_snapshot!(
+        "bench_alone_table",
+        render(&report, Format::Table, false).unwrap()
+    );
+    insta::assert_snapshot!(
+        "bench_alone_md",
+        render(&report, Format::Md, false).unwrap()
+    );
+    let html = render(&report, Format::Html, false).unwrap();
+    assert!(html.contains("<h1>gauntlet bench against <code>builtin</code></h1>"));
+    assert!(html.contains("added by the target"));
+    assert!(!html.contains("verdict-matrix"), "no scenarios, no matrix");
+    assert_eq!(html.matches("<svg").count(), 2, "the latency charts");
+    // Beside a run's scenarios the bench is a section of its own.
+    let mut both = fixed_run().clone();
+    both.bench = Some(bench());
+    let table = render(&both, Format::Table, false).unwrap();
+    assert!(table.contains("DECISION LATENCY"));
+    assert!(table.contains("Δp50 12.0 µs"), "{table}");
+    let md = render(&both, Format::Md, false).unwrap();
+    // Two timeouts: the bench did not measure cleanly.
+    assert!(md.contains("#### ❌ Decision latency of `builtin`"), "{md}");
 }

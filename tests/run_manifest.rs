@@ -248,12 +248,18 @@ fn gauntlet_bench_serves_the_manifest_under_a_policy_made_for_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["policy"], "bench policy for the manifest");
-    assert_eq!(report["allowed_tools"], json!(["create_payment"]));
-    assert_eq!(report["denied_tools"], json!(["list_payments"]));
-    assert_eq!(report["target"]["errors"]["admitted"], 0, "{report}");
+    assert_eq!(report["bench"]["policy"], "bench policy for the manifest");
+    assert_eq!(report["bench"]["allowed_tools"], json!(["create_payment"]));
+    assert_eq!(report["bench"]["denied_tools"], json!(["list_payments"]));
+    assert_eq!(
+        report["bench"]["target"]["errors"]["admitted"], 0,
+        "{report}"
+    );
     assert!(
-        report["target"]["allowed"]["calls"].as_u64().unwrap() > 0,
+        report["bench"]["target"]["allowed"]["calls"]
+            .as_u64()
+            .unwrap()
+            > 0,
         "{report}"
     );
 }

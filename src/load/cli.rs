@@ -3,22 +3,93 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use super::{BENCH_POLICY, BenchConfig, BenchEvent, BenchSink, Mix, Schedule, report};
+use super::{BENCH_POLICY, BenchConfig, Mix, Schedule};
+use crate::report::{self, Collector, Format, Output, Progress};
 use crate::run::cli::{TargetArgs, parse_duration};
+use crate::run::{BenchReport, Event, EventSink, Shard};
 use crate::target::Transport;
 
 /// Longest run accepted: a bench is bounded in time.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Furthest ahead `--start-at` may lie: a shard waits with its sessions open.
+const MAX_START_WAIT: Duration = Duration::from_secs(600);
 
 /// Output formats of a bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchFormat {
     Table,
     Json,
+    Md,
+    Html,
+}
+
+impl From<BenchFormat> for Format {
+    fn from(f: BenchFormat) -> Format {
+        match f {
+            BenchFormat::Table => Format::Table,
+            BenchFormat::Json => Format::Json,
+            BenchFormat::Md => Format::Md,
+            BenchFormat::Html => Format::Html,
+        }
+    }
+}
+
+/// Where a bench's report goes (`gauntlet bench`, `gauntlet merge`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputArgs {
+    /// Write report.json and the formats asked for here (and, for a bench,
+    /// its interval logs).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout (repeatable; with `--out`, what to write).
+    #[arg(long, value_enum)]
+    pub format: Vec<BenchFormat>,
+}
+
+impl OutputArgs {
+    /// Renders `bench` through the reporters, writes `logs` under `--out`,
+    /// and returns the bench's exit code.
+    pub fn emit(&self, bench: &BenchReport, logs: &[(String, Vec<u8>)]) -> Result<u8, String> {
+        let mut collector = Collector::default();
+        collector.event(&Event::Bench(Box::new(bench.clone())));
+        let mut formats: Vec<Format> = self.format.iter().map(|f| Format::from(*f)).collect();
+        if formats.is_empty() {
+            formats.push(Format::Table);
+        }
+        if let Some(dir) = &self.out {
+            // The JSON report is what `gauntlet report` re-renders later.
+            if !formats.contains(&Format::Json) {
+                formats.push(Format::Json);
+            }
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("creating `{}`: {e}", dir.display()))?;
+            for (name, log) in logs {
+                let path = dir.join(name);
+                std::fs::write(&path, log)
+                    .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
+            }
+        }
+        let output = Output {
+            formats,
+            out: self.out.clone(),
+            color: report::color_wanted(),
+        };
+        report::write(&collector.report(), &output)?;
+        Ok(bench.exit_code())
+    }
+}
+
+fn parse_start_at(s: &str) -> Result<SystemTime, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("`{s}` is not a time in seconds since the epoch (`date +%s`)"))?;
+    Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs))
 }
 
 /// `gauntlet bench`.
@@ -72,12 +143,19 @@ pub struct BenchArgs {
     /// Keep each phase's work folder (ledger, audit log) under this folder.
     #[arg(long, value_name = "DIR")]
     pub keep_workdirs: Option<PathBuf>,
-    /// Write bench.json, report.txt and the interval logs here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// What to print on stdout.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: BenchFormat,
+    /// Run shard I (from 0, like `JOB_COMPLETION_INDEX`) of N: this bench
+    /// sends every Nth call of the schedule, so it offers R/N per second,
+    /// and takes its share of `--concurrency`, `--connections` and
+    /// `--in-flight`. `gauntlet merge` combines the shards' logs.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Start the target phase's schedule at this wall-clock time, in
+    /// seconds since the epoch (at most 10 minutes ahead), so shards on
+    /// several machines begin together.
+    #[arg(long, value_name = "UNIX_SECONDS", value_parser = parse_start_at)]
+    pub start_at: Option<SystemTime>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 fn parse_warmup(s: &str) -> Result<Duration, String> {
@@ -124,12 +202,34 @@ impl BenchArgs {
             (None, Some(_)) => Schedule::Closed,
             (None, None) => return Err("give --rate R (open loop) or --concurrency C".into()),
         };
-        let connections = self.connections.unwrap_or(if http { 16 } else { 1 });
-        let lanes = match (self.concurrency, http) {
-            (Some(c), _) => c,
-            (None, true) => connections,
-            (None, false) => self.in_flight,
+        // A shard takes its share of what runs at once; connections and
+        // calls in flight keep at least one, concurrency must split whole.
+        let split = |total: usize| {
+            self.shard
+                .map_or(total, |s| s.share(total as u64) as usize)
+                .max(1)
         };
+        if let (Some(s), Some(c)) = (self.shard, self.concurrency)
+            && (c as u64) < u64::from(s.count)
+        {
+            return Err(format!(
+                "--concurrency {c} cannot be split {} ways: give at least {}",
+                s.count, s.count
+            ));
+        }
+        let connections = split(self.connections.unwrap_or(if http { 16 } else { 1 }));
+        let lanes = match (self.concurrency, http) {
+            (Some(c), _) => split(c),
+            (None, true) => connections,
+            (None, false) => split(self.in_flight),
+        };
+        if let Some(at) = self.start_at
+            && at
+                .duration_since(SystemTime::now())
+                .is_ok_and(|wait| wait > MAX_START_WAIT)
+        {
+            return Err("--start-at lies more than 10 minutes ahead".into());
+        }
         let mut mock_args = Vec::new();
         if let Some(ms) = self.mock_latency {
             mock_args.extend(["--latency".to_owned(), ms.to_string()]);
@@ -156,48 +256,9 @@ impl BenchArgs {
             baseline: self.baseline,
             max_calls: self.max_calls,
             mock_args,
+            shard: self.shard,
+            start_at: self.start_at,
         })
-    }
-}
-
-/// The live view: the current rate and the rolling p99, on a terminal.
-struct Live {
-    bar: ProgressBar,
-}
-
-impl Live {
-    fn new(enabled: bool) -> Live {
-        let bar = ProgressBar::with_draw_target(
-            None,
-            if enabled {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            },
-        );
-        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}") {
-            bar.set_style(style);
-        }
-        Live { bar }
-    }
-}
-
-impl BenchSink for Live {
-    fn event(&mut self, event: &BenchEvent) {
-        match event {
-            BenchEvent::PhaseStarted { name, target } => {
-                self.bar.set_message(format!("{name} ({target}): starting"));
-            }
-            BenchEvent::Tick { name, tick } => {
-                self.bar.set_message(format!(
-                    "{name}: {:.0} calls/s · p99 {:.0}µs (last second) · {:.0}s",
-                    tick.rate, tick.p99_us, tick.at_s
-                ));
-                self.bar.tick();
-            }
-            BenchEvent::PhaseFinished(_) => {}
-            BenchEvent::Finished(_) => self.bar.finish_and_clear(),
-        }
     }
 }
 
@@ -245,33 +306,102 @@ async fn run(args: BenchArgs) -> Result<u8, String> {
             let _ = stop_tx.send(true);
         }
     });
-    let mut live = Live::new(std::io::stderr().is_terminal());
+    let mut live = Progress::new(std::io::stderr().is_terminal());
     let outcome = super::run_bench(&cfg, &mut live, stop_rx)
         .await
         .map_err(|e| e.to_string())?;
-    let table = report::table(&outcome.report);
-    let json = serde_json::to_string_pretty(&outcome.report).map_err(|e| e.to_string())?;
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating `{}`: {e}", dir.display()))?;
-        let mut files = vec![
-            ("bench.json".to_owned(), json.clone().into_bytes()),
-            ("report.txt".to_owned(), table.clone().into_bytes()),
-        ];
-        for (name, log) in &outcome.logs {
-            files.push((format!("{name}.hlog"), log.clone()));
-        }
-        for (name, bytes) in files {
-            let path = dir.join(name);
-            std::fs::write(&path, bytes)
-                .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
+    args.output.emit(&outcome.report, &outcome.logs)
+}
+
+/// `gauntlet merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// Interval logs that `gauntlet bench --shard i/n --out DIR` wrote
+    /// (`target.shard-I-of-N.hlog`, and the `baseline` ones if any).
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Runs `gauntlet merge`: the exit code follows the merged report as
+/// `gauntlet bench`'s does; 2 for a log that cannot be merged.
+pub fn merge_main(args: &MergeArgs) -> ExitCode {
+    let result = args
+        .logs
+        .iter()
+        .map(|p| super::log::read(p))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|logs| super::merge::merge(&logs))
+        .map_err(|e| e.to_string())
+        .and_then(|report| args.output.emit(&report, &[]));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
-    crate::report::print_stdout(match args.format {
-        BenchFormat::Table => &table,
-        BenchFormat::Json => &json,
-    });
-    if args.format == BenchFormat::Json {
-        crate::report::print_stdout("\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        bench: BenchArgs,
     }
-    Ok(outcome.report.exit_code())
+
+    fn config(args: &[&str]) -> Result<BenchConfig, String> {
+        let line = Line::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        line.bench.config()
+    }
+
+    #[test]
+    fn a_shard_takes_its_share_of_what_runs_at_once() {
+        let lanes = |shard: &str| {
+            config(&["--concurrency", "5", "--shard", shard])
+                .unwrap()
+                .lanes
+        };
+        assert_eq!((lanes("0/2"), lanes("1/2")), (3, 2));
+        let http = |shard: &str| {
+            let c = config(&["--transport", "http", "--rate", "10", "--shard", shard]).unwrap();
+            (c.connections, c.lanes)
+        };
+        // The default 16 connections, dealt out three ways.
+        assert_eq!(
+            [http("0/3"), http("1/3"), http("2/3")],
+            [(6, 6), (5, 5), (5, 5)]
+        );
+        // Over stdio each shard keeps a session, and its share of in-flight.
+        let stdio = config(&["--rate", "10", "--in-flight", "3", "--shard", "3/4"]).unwrap();
+        assert_eq!((stdio.connections, stdio.lanes), (1, 1));
+        // The schedule stays the whole load's: the shard picks its calls.
+        assert_eq!(stdio.schedule, Schedule::Open { rate: 10.0 });
+        assert_eq!(stdio.shard, Some(Shard { index: 3, count: 4 }));
+        let whole = config(&["--rate", "10"]).unwrap();
+        assert_eq!((whole.connections, whole.lanes, whole.shard), (1, 64, None));
+    }
+
+    #[test]
+    fn shards_that_cannot_be_split_or_started_are_refused() {
+        let e = config(&["--concurrency", "1", "--shard", "0/2"]).unwrap_err();
+        assert!(e.contains("cannot be split 2 ways"), "{e}");
+        let e = config(&["--rate", "1", "--shard", "2/2"]).unwrap_err();
+        assert!(e.contains("must be below 2"), "{e}");
+        let far = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        let e = config(&["--rate", "1", "--start-at", &far.to_string()]).unwrap_err();
+        assert!(e.contains("10 minutes"), "{e}");
+        assert!(config(&["--rate", "1", "--start-at", "soon"]).is_err());
+    }
 }

@@ -32,7 +32,8 @@ impl Class {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// The class's slot in per-class arrays.
+    pub fn index(self) -> usize {
         match self {
             Class::Allowed => 0,
             Class::Denied => 1,

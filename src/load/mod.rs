@@ -9,22 +9,28 @@
 //!   for its due time, send it over a pipelined stdio session or a
 //!   keep-alive HTTP connection, and send a sample down a channel.
 //! - [`recorder`] folds samples into HdrHistograms (1 µs..60 s, 3
-//!   significant digits), allowed and denied apart, and writes the interval
-//!   log; [`report`] turns them into the table and JSON.
+//!   significant digits), allowed and denied apart, and the interval lines
+//!   of the phase's log;
+//! - [`log`] writes and reads that interval log, the mergeable artifact,
+//!   with the phase's counts in a header line;
+//! - [`merge`] turns counts and histograms into a phase's figures, for one
+//!   machine and for shards' logs alike (`gauntlet merge`).
+//!
+//! The figures go out as [`crate::run::Event::Bench`], which the reporters
+//! read like any run.
 
 pub mod cli;
+pub mod log;
+pub mod merge;
 pub mod mix;
 pub mod recorder;
-pub mod report;
 mod run;
 pub mod schedule;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use mix::{Class, Mix, Plan};
-pub use recorder::Tick;
-pub use report::{Added, BenchReport, ClassStats, Errors, Percentiles, PhaseReport};
-pub use run::{BenchOutcome, run_bench};
+pub use run::{BenchOutcome, log_name, run_bench};
 pub use schedule::Schedule;
 
 use crate::policy::Policy;
@@ -107,25 +113,11 @@ pub struct BenchConfig {
     pub max_calls: Option<u64>,
     /// Extra switches for the mock (`--latency`, `--stall-every`, ...).
     pub mock_args: Vec<String>,
-}
-
-/// Something a bench reports as it goes. Reporters read these.
-#[derive(Debug, Clone)]
-pub enum BenchEvent {
-    PhaseStarted { name: String, target: String },
-    Tick { name: String, tick: Tick },
-    PhaseFinished(Box<PhaseReport>),
-    Finished(Box<BenchReport>),
-}
-
-/// Receives a bench's events.
-pub trait BenchSink {
-    fn event(&mut self, event: &BenchEvent);
-}
-
-/// Keeps nothing; for callers that only want the report.
-pub struct NoSink;
-
-impl BenchSink for NoSink {
-    fn event(&mut self, _: &BenchEvent) {}
+    /// This bench's share of a sharded load: of the schedule's calls it
+    /// sends those whose index is its own modulo the count. `lanes` and
+    /// `connections` are already its share.
+    pub shard: Option<crate::run::Shard>,
+    /// When the target phase's schedule starts (wall clock), so shards on
+    /// several machines begin together; `None` starts at once.
+    pub start_at: Option<SystemTime>,
 }

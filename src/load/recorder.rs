@@ -2,14 +2,15 @@
 //! per call over a channel; nothing here keeps a sample once it is counted,
 //! so memory stays flat however long the run.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
+use super::log::{self, Hists, Tally};
 use super::mix::Class;
-use super::report::{ClassStats, Errors, Percentiles};
+use crate::run::Tick;
 
 /// Lowest and highest latency recorded, in nanoseconds: 1 µs to 60 s.
 const LOWEST_NS: u64 = 1_000;
@@ -53,7 +54,6 @@ pub fn histogram() -> Result<Histogram<u64>, super::LoadError> {
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
-
 /// One class's histograms.
 struct ClassRecord {
     /// From the due time: what a user of the enforcer waits.
@@ -61,8 +61,8 @@ struct ClassRecord {
     /// From the send time: what a closed-loop tool would report.
     service: Histogram<u64>,
     interval: Histogram<u64>,
-    passed: u64,
-    refused: u64,
+    interval_service: Histogram<u64>,
+    tally: Tally,
 }
 
 impl ClassRecord {
@@ -71,21 +71,10 @@ impl ClassRecord {
             corrected: Histogram::new_from(like),
             service: Histogram::new_from(like),
             interval: Histogram::new_from(like),
-            passed: 0,
-            refused: 0,
+            interval_service: Histogram::new_from(like),
+            tally: Tally::default(),
         }
     }
-}
-
-/// What the live view is told once an interval closes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tick {
-    /// Seconds since the start of the phase.
-    pub at_s: f64,
-    /// Calls completed in the interval, per second.
-    pub rate: f64,
-    /// The interval's p99, corrected, in microseconds.
-    pub p99_us: f64,
 }
 
 /// Counts and histograms of one phase.
@@ -93,7 +82,6 @@ pub struct Recorder {
     start: Instant,
     measure_from: Instant,
     classes: [ClassRecord; 2],
-    all: Histogram<u64>,
     /// Scratch space for the live view's p99 over both classes.
     merged: Histogram<u64>,
     /// Every call whose sample arrived, warm-up included.
@@ -106,36 +94,23 @@ pub struct Recorder {
     timeout: u64,
     interval_start: Instant,
     interval_count: u64,
-    log: Vec<u8>,
+    /// The interval lines of the log; [`log::write`] puts the header, known
+    /// only at the end, in front.
+    intervals: Vec<u8>,
+    scratch: Vec<u8>,
     serializer: V2DeflateSerializer,
 }
 
 impl Recorder {
     /// A recorder for a phase that starts at `start` and measures from
-    /// `measure_from`; `label` heads its interval log.
-    pub fn new(
-        start: Instant,
-        measure_from: Instant,
-        label: &str,
-    ) -> Result<Recorder, super::LoadError> {
-        let all = histogram()?;
-        let mut log = Vec::new();
-        let mut serializer = V2DeflateSerializer::new();
-        let now = SystemTime::now();
-        // Headers only: the builder writes them when the log begins.
-        let _ = IntervalLogWriterBuilder::new()
-            .add_comment(&format!("gauntlet bench: {label}"))
-            .add_comment("values are nanoseconds, corrected for coordinated omission")
-            .with_start_time(now)
-            .with_base_time(now)
-            .with_max_value_divisor(1_000_000.0)
-            .begin_log_with(&mut log, &mut serializer);
+    /// `measure_from`.
+    pub fn new(start: Instant, measure_from: Instant) -> Result<Recorder, super::LoadError> {
+        let like = histogram()?;
         Ok(Recorder {
             start,
             measure_from,
-            classes: [ClassRecord::new(&all), ClassRecord::new(&all)],
-            merged: Histogram::new_from(&all),
-            all,
+            classes: [ClassRecord::new(&like), ClassRecord::new(&like)],
+            merged: like,
             completed: 0,
             measured: 0,
             last_done: None,
@@ -143,8 +118,9 @@ impl Recorder {
             timeout: 0,
             interval_start: start,
             interval_count: 0,
-            log,
-            serializer,
+            intervals: Vec::new(),
+            scratch: Vec::new(),
+            serializer: V2DeflateSerializer::new(),
         })
     }
 
@@ -167,16 +143,16 @@ impl Recorder {
             Outcome::Timeout => self.timeout += 1,
             Outcome::Passed | Outcome::Refused => {
                 if s.outcome == Outcome::Passed {
-                    c.passed += 1;
+                    c.tally.passed += 1;
                 } else {
-                    c.refused += 1;
+                    c.tally.refused += 1;
                 }
                 let corrected = nanos(s.done.saturating_duration_since(s.due));
                 let service = nanos(s.done.saturating_duration_since(s.sent));
                 c.corrected.saturating_record(corrected);
                 c.service.saturating_record(service);
                 c.interval.saturating_record(corrected);
-                self.all.saturating_record(corrected);
+                c.interval_service.saturating_record(service);
                 self.interval_count += 1;
             }
         }
@@ -189,17 +165,34 @@ impl Recorder {
         let offset = self.interval_start.saturating_duration_since(self.start);
         let merged = &mut self.merged;
         merged.reset();
-        for class in Class::ALL {
-            let h = &mut self.classes[class.index()].interval;
-            if !h.is_empty() {
-                let _ = merged.add(&*h);
-                let builder = IntervalLogWriterBuilder::new();
-                if let Ok(mut w) = builder.begin_log_with(&mut self.log, &mut self.serializer) {
-                    let _ = w.write_histogram(h, offset, len, Tag::new(class.as_str()));
+        // The crate's writer always starts with the divisor's header line;
+        // the log's real header is written once, in front, at the end, so
+        // each interval is written to scratch space and that line cut off.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        if let Ok(mut w) = IntervalLogWriterBuilder::new()
+            .with_max_value_divisor(log::MAX_VALUE_DIVISOR)
+            .begin_log_with(&mut scratch, &mut self.serializer)
+        {
+            for class in Class::ALL {
+                let c = &mut self.classes[class.index()];
+                if !c.interval.is_empty() {
+                    let _ = merged.add(&c.interval);
+                    for (h, corrected) in [(&c.interval, true), (&c.interval_service, false)] {
+                        let tag = Tag::new(log::tag(class, corrected));
+                        let _ = w.write_histogram(h, offset, len, tag);
+                    }
                 }
+                c.interval.reset();
+                c.interval_service.reset();
             }
-            h.reset();
         }
+        let lines = scratch
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(scratch.len(), |i| i + 1);
+        self.intervals.extend_from_slice(&scratch[lines..]);
+        self.scratch = scratch;
         let tick = Tick {
             at_s: (offset + len).as_secs_f64(),
             rate: self.interval_count as f64 / len.as_secs_f64().max(1e-9),
@@ -210,32 +203,24 @@ impl Recorder {
         tick
     }
 
-    /// Closes the last interval and hands back the figures and the log.
+    /// Closes the last interval and hands back the counts, the histograms
+    /// and the log's interval lines.
     pub fn finish(mut self, now: Instant) -> Recorded {
         self.close_interval(now);
-        let class = |c: &ClassRecord| ClassStats {
-            calls: c.passed + c.refused,
-            passed: c.passed,
-            refused: c.refused,
-            corrected: Percentiles::of(&c.corrected),
-            uncorrected: Percentiles::of(&c.service),
-        };
-        let allowed = &self.classes[Class::Allowed.index()];
-        let denied = &self.classes[Class::Denied.index()];
+        let [allowed, denied] = self.classes;
         Recorded {
             last_done: self.last_done,
             completed: self.completed,
             measured: self.measured,
-            allowed: class(allowed),
-            denied: class(denied),
-            all: Percentiles::of(&self.all),
-            errors: Errors {
-                denied: allowed.refused,
-                admitted: denied.passed,
-                transport: self.transport,
-                timeout: self.timeout,
+            allowed: allowed.tally,
+            denied: denied.tally,
+            transport: self.transport,
+            timeout: self.timeout,
+            hists: Hists {
+                corrected: [allowed.corrected, denied.corrected],
+                uncorrected: [allowed.service, denied.service],
             },
-            log: self.log,
+            intervals: self.intervals,
         }
     }
 }
@@ -245,18 +230,21 @@ pub struct Recorded {
     pub last_done: Option<Instant>,
     pub completed: u64,
     pub measured: u64,
-    pub allowed: ClassStats,
-    pub denied: ClassStats,
-    pub all: Percentiles,
-    pub errors: Errors,
-    /// The HdrHistogram interval log (text), one tagged histogram per class
-    /// and interval.
-    pub log: Vec<u8>,
+    pub allowed: Tally,
+    pub denied: Tally,
+    pub transport: u64,
+    pub timeout: u64,
+    pub hists: Hists,
+    /// The interval log's lines: per interval and class, the corrected
+    /// histogram tagged `allowed`/`denied` and the uncorrected one tagged
+    /// `allowed-uncorrected`/`denied-uncorrected`.
+    pub intervals: Vec<u8>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::Percentiles;
 
     fn sample(class: Class, due: Instant, sent_after: u64, done_after: u64) -> Sample {
         Sample {
@@ -271,34 +259,41 @@ mod tests {
     #[test]
     fn corrected_latency_counts_from_the_due_time() {
         let t0 = Instant::now();
-        let mut r = Recorder::new(t0, t0, "test").unwrap();
+        let mut r = Recorder::new(t0, t0).unwrap();
         // Held 10 ms before it could be sent, answered 100 µs later.
         r.record(&sample(Class::Allowed, t0, 10_000, 10_100));
         let done = r.finish(t0 + Duration::from_millis(20));
-        let p = done.allowed.corrected;
-        let u = done.allowed.uncorrected;
+        let p = Percentiles::of(&done.hists.corrected[0]);
+        let u = Percentiles::of(&done.hists.uncorrected[0]);
         assert!((p.max_us - 10_100.0).abs() < 20.0, "{p:?}");
         assert!((u.max_us - 100.0).abs() < 1.0, "{u:?}");
-        assert_eq!(done.allowed.calls, 1);
-        assert_eq!(done.denied.calls, 0);
+        assert_eq!(
+            done.allowed,
+            Tally {
+                passed: 1,
+                refused: 0
+            }
+        );
+        assert_eq!(done.denied, Tally::default());
     }
 
     #[test]
     fn warm_up_calls_are_counted_but_not_measured() {
         let t0 = Instant::now();
         let from = t0 + Duration::from_secs(1);
-        let mut r = Recorder::new(t0, from, "test").unwrap();
+        let mut r = Recorder::new(t0, from).unwrap();
         r.record(&sample(Class::Allowed, t0, 0, 50));
         r.record(&sample(Class::Denied, from, 0, 50));
         let done = r.finish(from + Duration::from_millis(1));
         assert_eq!((done.completed, done.measured), (2, 1));
-        assert_eq!((done.allowed.calls, done.denied.calls), (0, 1));
+        assert_eq!((done.allowed.passed, done.denied.passed), (0, 1));
+        assert_eq!(done.hists.corrected[0].len(), 0);
     }
 
     #[test]
     fn errors_are_sorted_by_kind() {
         let t0 = Instant::now();
-        let mut r = Recorder::new(t0, t0, "test").unwrap();
+        let mut r = Recorder::new(t0, t0).unwrap();
         let mut s = sample(Class::Allowed, t0, 0, 10);
         s.outcome = Outcome::Refused;
         r.record(&s);
@@ -309,14 +304,15 @@ mod tests {
         r.record(&s);
         s.outcome = Outcome::Transport;
         r.record(&s);
-        let e = r.finish(t0).errors;
-        assert_eq!((e.denied, e.admitted, e.timeout, e.transport), (1, 1, 1, 1));
+        let done = r.finish(t0);
+        assert_eq!((done.allowed.refused, done.denied.passed), (1, 1));
+        assert_eq!((done.timeout, done.transport), (1, 1));
     }
 
     #[test]
-    fn the_interval_log_reads_back_with_both_classes() {
+    fn the_intervals_add_up_to_the_whole_phase() {
         let t0 = Instant::now();
-        let mut r = Recorder::new(t0, t0, "test").unwrap();
+        let mut r = Recorder::new(t0, t0).unwrap();
         for i in 0..10u64 {
             let due = t0 + Duration::from_millis(300 * i);
             let class = if i % 2 == 0 {
@@ -324,42 +320,17 @@ mod tests {
             } else {
                 Class::Denied
             };
-            r.record(&sample(class, due, 0, 40));
+            r.record(&sample(class, due, 5, 40 + i));
         }
         let done = r.finish(t0 + Duration::from_secs(3));
-        let mut tags = Vec::new();
-        let mut total = 0;
-        for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&done.log)
-        {
-            if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(h)) = entry {
-                tags.push(h.tag().map(|t| t.as_str().to_owned()));
-                let bytes = base64_decode(h.encoded_histogram());
-                let hist: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
-                    .deserialize(&mut bytes.as_slice())
-                    .unwrap();
-                total += hist.len();
-            }
-        }
-        assert_eq!(total, 10);
-        assert!(tags.contains(&Some("allowed".into())));
-        assert!(tags.contains(&Some("denied".into())));
-    }
-
-    fn base64_decode(s: &str) -> Vec<u8> {
-        const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = Vec::new();
-        let mut acc = 0u32;
-        let mut bits = 0;
-        for c in s.bytes().filter(|c| *c != b'=') {
-            let v = ALPHA.iter().position(|a| *a == c).unwrap() as u32;
-            acc = (acc << 6) | v;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-                acc &= (1 << bits) - 1;
-            }
-        }
-        out
+        let text = String::from_utf8(done.intervals.clone()).unwrap();
+        // Intervals close at the first answer a second or more after their
+        // start (1.2 s, 2.4 s) and at the end: three, each with both classes
+        // in both kinds.
+        assert_eq!(text.lines().count(), 12, "{text}");
+        assert!(text.lines().all(|l| l.starts_with("Tag=")), "{text}");
+        let read = log::parse_intervals(&done.intervals, "test").unwrap();
+        assert_eq!(read.corrected, done.hists.corrected);
+        assert_eq!(read.uncorrected, done.hists.uncorrected);
     }
 }

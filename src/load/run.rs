@@ -2,17 +2,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+use super::log::{self, PhaseMeta};
 use super::mix::Plan;
 use super::recorder::{Outcome, Recorder, Sample};
-use super::report::{Added, BenchReport, PhaseReport};
 use super::schedule::Schedule;
-use super::{BenchConfig, BenchEvent, BenchSink, LoadError};
+use super::{BenchConfig, LoadError};
 use crate::mcp::{Client, ClientError, Expect, Revision, SendOptions};
+use crate::run::{Added, BenchReport, Event, EventSink, PhaseReport, Shard};
 use crate::target::{Arena, ArenaSpec, SessionKey, TargetSpec, Transport};
 
 /// Samples waiting for the recorder; bounded so a slow recorder slows the
@@ -22,14 +23,23 @@ const CHANNEL: usize = 16 * 1024;
 /// A bench's report and the interval log of each phase.
 pub struct BenchOutcome {
     pub report: BenchReport,
-    /// `(phase name, interval log)`.
+    /// `(file name, interval log)`: `target.hlog`, or with `--shard 1/4`
+    /// `target.shard-1-of-4.hlog`; the same for `baseline`.
     pub logs: Vec<(String, Vec<u8>)>,
+}
+
+/// The file name of a phase's interval log.
+pub fn log_name(phase: &str, shard: Option<Shard>) -> String {
+    match shard {
+        Some(s) => format!("{phase}.shard-{}-of-{}.hlog", s.index, s.count),
+        None => format!("{phase}.hlog"),
+    }
 }
 
 /// Runs the load against the target and, if asked, against the bare mock.
 pub async fn run_bench(
     cfg: &BenchConfig,
-    sink: &mut dyn BenchSink,
+    sink: &mut dyn EventSink,
     stop: watch::Receiver<bool>,
 ) -> Result<BenchOutcome, LoadError> {
     if cfg.connections == 0 || cfg.lanes == 0 {
@@ -49,8 +59,13 @@ pub async fn run_bench(
     let mut logs = Vec::new();
     let mut message = None;
 
+    if let Some(s) = cfg.shard
+        && s.index >= s.count
+    {
+        return Err(LoadError::Config(format!("`{s}` is not a shard")));
+    }
     let (target, log) = phase(cfg, "target", &cfg.target, &plan, sink, stop.clone()).await?;
-    logs.push(("target".to_owned(), log));
+    logs.push((log_name("target", cfg.shard), log));
     if *stop.borrow() {
         message = Some("interrupted".to_owned());
     }
@@ -64,7 +79,7 @@ pub async fn run_bench(
             stop.clone(),
         )
         .await?;
-        logs.push(("baseline".to_owned(), log));
+        logs.push((log_name("baseline", cfg.shard), log));
         if *stop.borrow() {
             message = Some("interrupted".to_owned());
         }
@@ -82,12 +97,14 @@ pub async fn run_bench(
         denied_tools,
         warmup_s: cfg.warmup.as_secs_f64(),
         duration_s: cfg.duration.as_secs_f64(),
+        shard: cfg.shard,
+        merged: None,
         target,
         baseline,
         added,
         message,
     };
-    sink.event(&BenchEvent::Finished(Box::new(report.clone())));
+    sink.event(&Event::Bench(Box::new(report.clone())));
     Ok(BenchOutcome { report, logs })
 }
 
@@ -95,6 +112,12 @@ pub async fn run_bench(
 struct Shared {
     plan: Arc<Plan>,
     schedule: Schedule,
+    /// A shard sends the calls whose index (across every shard) is its own
+    /// modulo the count, so the shards' due times interleave into one
+    /// machine's schedule. Each picks its calls' classes by its own count,
+    /// so every shard keeps the asked mix (the mix's pattern repeats, and
+    /// every other call of it would not).
+    shard: Shard,
     next: AtomicU64,
     sent: AtomicU64,
     stop: AtomicBool,
@@ -103,6 +126,7 @@ struct Shared {
     /// Overdue calls are not sent after this: a generator that fell behind
     /// must not stretch the run without bound.
     hard_stop: Instant,
+    /// Calls (by index across every shard) are sent only below this.
     max_calls: u64,
 }
 
@@ -111,10 +135,10 @@ async fn phase(
     name: &str,
     target: &TargetSpec,
     plan: &Arc<Plan>,
-    sink: &mut dyn BenchSink,
+    sink: &mut dyn EventSink,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(PhaseReport, Vec<u8>), LoadError> {
-    sink.event(&BenchEvent::PhaseStarted {
+    sink.event(&Event::BenchPhase {
         name: name.to_owned(),
         target: target.label(),
     });
@@ -144,14 +168,24 @@ async fn phase(
         sessions.push(arena.session(&key, true).await?);
     }
 
-    // A short lead so the first due times are not already behind.
-    let start = Instant::now() + Duration::from_millis(20);
+    // A short lead so the first due times are not already behind; or the
+    // agreed start, so that shards begin together.
+    let lead = match cfg.start_at {
+        Some(at) if name == "target" => at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .max(Duration::from_millis(20)),
+        _ => Duration::from_millis(20),
+    };
+    let (start, wall_start) = (Instant::now() + lead, SystemTime::now() + lead);
+    let shard = cfg.shard.unwrap_or(Shard::WHOLE);
     let measure_from = start + cfg.warmup;
     let end = measure_from + cfg.duration;
     let grace = cfg.harness.timeout.min(Duration::from_secs(2));
     let shared = Arc::new(Shared {
         plan: plan.clone(),
         schedule: cfg.schedule,
+        shard,
         next: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -169,13 +203,13 @@ async fn phase(
         .collect();
     drop(tx);
 
-    let mut recorder = Recorder::new(start, measure_from, &format!("{name}: {}", target.label()))?;
+    let mut recorder = Recorder::new(start, measure_from)?;
     loop {
         tokio::select! {
             sample = rx.recv() => match sample {
                 Some(s) => {
                     if let Some(tick) = recorder.record(&s) {
-                        sink.event(&BenchEvent::Tick { name: name.to_owned(), tick });
+                        sink.event(&Event::BenchTick { name: name.to_owned(), tick });
                     }
                 }
                 None => break,
@@ -213,48 +247,66 @@ async fn phase(
         })
         .as_secs_f64()
         .max(1e-6);
-    let offered = cfg.schedule.offered();
-    let due_total = offered.map_or(sent, |rate| {
+    let total_rate = cfg.schedule.offered();
+    let offered_rate = total_rate.map(|r| r / f64::from(shard.count));
+    let due_total = total_rate.map_or(sent, |rate| {
         let due = ((end - start).as_secs_f64() * rate).ceil() as u64;
-        due.min(shared.max_calls)
+        shard.share(due.min(shared.max_calls))
     });
-    let answered = recorded.allowed.calls + recorded.denied.calls;
-    let achieved_rate = answered as f64 / measured_s;
-    let generator_bound = offered.is_some_and(|rate| {
-        // A run cut short by --max-calls offers only what it was allowed to.
-        let window_due = (rate * measured_s).min(shared.max_calls as f64);
-        window_due > 0.0 && (answered as f64) < 0.99 * window_due
+    // A run cut short by --max-calls offers only what it was allowed to.
+    let due_in_window = offered_rate.map_or(0.0, |rate| {
+        (rate * measured_s).min(shard.share(shared.max_calls) as f64)
     });
-    let report = PhaseReport {
-        name: name.to_owned(),
+    let [allowed_tools, denied_tools] = plan.tools.clone();
+    let meta = PhaseMeta {
+        format: log::FORMAT,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        phase: name.to_owned(),
         target: target.label(),
         transport,
-        schedule: cfg.schedule.label(),
+        shard: cfg.shard,
+        mix: cfg.mix,
+        policy: cfg.policy_label.clone(),
+        allowed_tools,
+        denied_tools,
+        warmup_s: cfg.warmup.as_secs_f64(),
+        duration_s: cfg.duration.as_secs_f64(),
         connections: clients,
         lanes,
-        offered_rate: offered,
-        achieved_rate,
+        offered_rate,
         measured_s,
+        due_in_window,
         sent,
         completed: recorded.completed,
         measured: recorded.measured,
         unsent: due_total.saturating_sub(sent),
-        all: recorded.all,
         allowed: recorded.allowed,
         denied: recorded.denied,
-        errors: recorded.errors,
-        generator_bound,
+        transport_errors: recorded.transport,
+        timeouts: recorded.timeout,
+        message: stop.borrow().then(|| "interrupted".to_owned()),
     };
-    sink.event(&BenchEvent::PhaseFinished(Box::new(report.clone())));
-    Ok((report, recorded.log))
+    let report = super::merge::phase_report(&[&meta], &recorded.hists);
+    let log = log::write(&meta, wall_start, &recorded.intervals).map_err(LoadError::Config)?;
+    Ok((report, log))
 }
 
 /// The load loop. Every mode runs this: the schedule alone decides when a
 /// call is due.
 async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sample>) {
     let opts = SendOptions::default();
+    let (first, step) = (u64::from(shared.shard.index), u64::from(shared.shard.count));
+    // A closed loop has no due times to wait for, and `--start-at` may lie
+    // minutes ahead: wait for the start, but not past a stop.
+    while Instant::now() < shared.start && !shared.stop.load(Ordering::Relaxed) {
+        let step = shared
+            .start
+            .min(Instant::now() + Duration::from_millis(100));
+        tokio::time::sleep_until(step.into()).await;
+    }
     while !shared.stop.load(Ordering::Relaxed) {
-        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        let own = shared.next.fetch_add(1, Ordering::Relaxed);
+        let i = first + own * step;
         if i >= shared.max_calls {
             break;
         }
@@ -285,7 +337,7 @@ async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sa
             }
         };
         let id = client.next_id();
-        let (class, bytes) = shared.plan.frame(i, id);
+        let (class, bytes) = shared.plan.frame(own, id);
         let sent = Instant::now();
         shared.sent.fetch_add(1, Ordering::Relaxed);
         let result = client

@@ -41,10 +41,16 @@ impl Schedule {
 
     /// A short name for reports.
     pub fn label(&self) -> String {
-        match *self {
-            Schedule::Open { rate } => format!("open loop at {rate}/s"),
-            Schedule::Closed => "closed loop".into(),
-        }
+        label(self.offered())
+    }
+}
+
+/// A schedule's name from its offered rate: a merge names the sum of its
+/// shards' rates.
+pub fn label(offered: Option<f64>) -> String {
+    match offered {
+        Some(rate) => format!("open loop at {rate}/s"),
+        None => "closed loop".into(),
     }
 }
 

@@ -127,10 +127,13 @@ fn effect(tool: &Tool, args: &Map<String, Value>, store: &Store, seq: u64) -> Ex
             },
             None => not_found(customer_id),
         },
-        Effect::Echo => Execution {
-            effected: Effected::Ok(payload(&json!({"tool": tool.name(), "arguments": args}))),
-            touched: None,
-        },
+        Effect::Echo => {
+            let echo = json!({"tool": tool.name(), "arguments": args});
+            Execution {
+                effected: Effected::Ok(payload(&tool.fit_output(echo))),
+                touched: None,
+            }
+        }
     }
 }
 

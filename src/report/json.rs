@@ -53,7 +53,7 @@ impl RunReport {
         self.info
             .as_ref()
             .map(|i| i.target.clone())
-            .or_else(|| self.bench.as_ref().map(|b| b.target.clone()))
+            .or_else(|| self.bench.as_ref().map(|b| b.target.target.clone()))
             .unwrap_or_else(|| "unknown".into())
     }
 }

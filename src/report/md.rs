@@ -248,6 +248,10 @@ fn reproduction(out: &mut String, s: &ScenarioReport) {
 }
 
 fn run(out: &mut String, report: &RunReport) {
+    if let Some(b) = super::bench::only(report) {
+        super::bench::md(out, b, "###");
+        return;
+    }
     headline(out, report);
     let failing: Vec<&ScenarioReport> = report
         .scenarios
@@ -296,6 +300,9 @@ fn run(out: &mut String, report: &RunReport) {
             );
         }
         out.push_str("\n</details>\n\n");
+    }
+    if let Some(b) = &report.bench {
+        super::bench::md(out, b, "####");
     }
 }
 

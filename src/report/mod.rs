@@ -8,6 +8,7 @@
 //! - `matrix`: several runs, one per enforcer, as a static site;
 //! - `cli`: `gauntlet report` and `gauntlet matrix`.
 
+mod bench;
 pub mod cli;
 pub mod gate;
 mod html;
@@ -75,6 +76,7 @@ impl EventSink for Collector {
             Event::ScenarioStarted { .. } => {}
             Event::ScenarioFinished(r) => self.scenarios.push((**r).clone()),
             Event::RunFinished(s) => self.summary = Some(s.clone()),
+            Event::BenchPhase { .. } | Event::BenchTick { .. } => {}
             Event::Bench(b) => self.bench = Some((**b).clone()),
         }
     }

@@ -1,4 +1,5 @@
-//! A live progress bar on stderr, shown only on a terminal.
+//! A live progress bar on stderr, shown only on a terminal: scenarios done
+//! for a run, the current rate and rolling p99 for a bench.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -44,8 +45,22 @@ impl EventSink for Progress {
                 }
                 self.bar.inc(1);
             }
-            Event::RunFinished(_) => self.bar.finish_and_clear(),
-            Event::Bench(_) => {}
+            Event::RunFinished(_) | Event::Bench(_) => self.bar.finish_and_clear(),
+            Event::BenchPhase { name, target } => {
+                if let Ok(style) =
+                    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                {
+                    self.bar.set_style(style);
+                }
+                self.bar.set_message(format!("{name} ({target}): starting"));
+            }
+            Event::BenchTick { name, tick } => {
+                self.bar.set_message(format!(
+                    "{name}: {:.0} calls/s · p99 {:.0}µs (last second) · {:.0}s",
+                    tick.rate, tick.p99_us, tick.at_s
+                ));
+                self.bar.tick();
+            }
         }
     }
 }

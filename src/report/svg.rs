@@ -29,17 +29,6 @@ pub struct Plot<'a> {
     pub points: &'a [(u64, u64)],
 }
 
-/// `850 µs`, `1.25 ms`, `3.4 s`.
-pub fn fmt_us(us: f64) -> String {
-    if us < 1000.0 {
-        format!("{us:.0} µs")
-    } else if us < 1_000_000.0 {
-        format!("{:.2} ms", us / 1000.0)
-    } else {
-        format!("{:.2} s", us / 1_000_000.0)
-    }
-}
-
 /// A decade for an axis: `1 µs`, `100 µs`, `10 ms`, `1 s`.
 fn fmt_decade(us: f64) -> String {
     let (v, unit) = if us < 1000.0 {
@@ -422,8 +411,6 @@ mod tests {
         let plot_w = WIDTH - 230.0 - 90.0;
         assert!(svg.contains(&format!(r#"width="{plot_w:.1}""#)));
         assert!(svg.contains(&format!(r#"width="{:.1}""#, plot_w / 2.0)));
-        assert_eq!(fmt_us(850.0), "850 µs");
-        assert_eq!(fmt_us(1250.0), "1.25 ms");
         assert_eq!(fmt_decade(10_000.0), "10 ms");
         assert_eq!(fmt_decade(1.0), "1 µs");
     }

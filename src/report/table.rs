@@ -51,6 +51,10 @@ const VERDICTS: [Verdict; 7] = [
 pub fn render(report: &RunReport, color: bool) -> String {
     let p = Paint { on: color };
     let mut out = String::new();
+    if let Some(b) = super::bench::only(report) {
+        super::bench::table(&mut out, b);
+        return out;
+    }
     if let Some(info) = &report.info {
         let _ = writeln!(
             out,
@@ -203,6 +207,10 @@ pub fn render(report: &RunReport, color: bool) -> String {
     );
     if let Some(m) = &sum.message {
         let _ = writeln!(out, "error: {m}");
+    }
+    if let Some(b) = &report.bench {
+        let _ = writeln!(out, "\n{}", p.bold("DECISION LATENCY"));
+        super::bench::table(&mut out, b);
     }
     out
 }

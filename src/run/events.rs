@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::latency::{BenchReport, LatencySeries, SeriesKind};
+pub use super::bench::{BenchReport, Tick};
+pub use super::latency::{LatencySeries, SeriesKind};
 use crate::oracle::{ScenarioJudgement, Verdict};
 use crate::scenario::{Category, Scenario, Severity};
 use crate::target::Transport;
@@ -19,7 +20,17 @@ pub enum Event {
     },
     ScenarioFinished(Box<ScenarioReport>),
     RunFinished(RunSummary),
-    /// Latency figures from a load run (`gauntlet bench`).
+    /// A load phase (`target` or `baseline`) starts against `target`.
+    BenchPhase {
+        name: String,
+        target: String,
+    },
+    /// A load phase closed an interval: what the live view shows.
+    BenchTick {
+        name: String,
+        tick: Tick,
+    },
+    /// A load run's figures (`gauntlet bench`, `gauntlet merge`).
     Bench(Box<BenchReport>),
 }
 

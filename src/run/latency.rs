@@ -1,8 +1,6 @@
-//! Latency figures from a load run, in the shape reporters draw them. A load
-//! run fills these from its histograms (`iter_recorded()` gives the pairs);
-//! the JSON, HTML and matrix reports take them from [`super::Event::Bench`].
-
-use std::collections::BTreeMap;
+//! Latency distributions in the shape reporters draw them: `(µs, count)`
+//! pairs, filled from a bench's histograms ([`LatencySeries::of`]) and
+//! carried in each phase of [`super::BenchReport`].
 
 use serde::{Deserialize, Serialize};
 
@@ -60,29 +58,6 @@ impl LatencySeries {
             .map(|(v, _)| *v)
             .max()
     }
-}
-
-/// A load run against one target, optionally with its baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BenchReport {
-    pub target: String,
-    pub transport: String,
-    /// `open` (a fixed offered rate) or `closed` (a fixed concurrency).
-    pub mode: String,
-    pub duration_ms: u64,
-    /// Calls per second the schedule asked for (open loop only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offered_rate: Option<f64>,
-    pub achieved_rate: f64,
-    /// Achieved under 99 % of the offered rate: the numbers describe the
-    /// load generator more than the target.
-    #[serde(default)]
-    pub generator_bound: bool,
-    pub series: Vec<LatencySeries>,
-    /// Failed calls by kind (`transport`, `timeout`, ...).
-    #[serde(default)]
-    pub errors: BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

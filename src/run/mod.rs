@@ -1,6 +1,7 @@
 //! Replaying scenarios: each against the target, and again against the bare
 //! mock as a control. Emits typed events; reporters never see anything else.
 
+pub mod bench;
 pub mod cli;
 pub mod events;
 pub mod exec;
@@ -18,12 +19,22 @@ use crate::oracle::{self, Overrides, Tolerance};
 use crate::policy::Policy;
 use crate::scenario::{PolicySource, Scenario};
 use crate::target::{Arena, HarnessConfig, TargetSpec, Transport};
+pub use bench::{
+    Added, BenchReport, ClassStats, Errors, Merged, Percentiles, PhaseReport, Shard, Tick,
+};
 pub use events::{ControlReport, Event, RunInfo, RunSummary, ScenarioReport, Status};
-pub use latency::{BenchReport, LatencySeries, SeriesKind};
+pub use latency::{LatencySeries, SeriesKind};
 
 /// Receives events as they happen.
 pub trait EventSink {
     fn event(&mut self, event: &Event);
+}
+
+/// Keeps nothing; for callers that only want what a function returns.
+pub struct NoSink;
+
+impl EventSink for NoSink {
+    fn event(&mut self, _: &Event) {}
 }
 
 /// What to run, against what.

@@ -68,7 +68,7 @@ pub enum CatalogueError {
     Shape { file: String, reason: String },
     #[error("{at}: not a tool entry: {message}")]
     Entry { at: Location, message: String },
-    #[error("{at}: the input schema does not compile: {message}")]
+    #[error("{at}: the schema does not compile: {message}")]
     Schema { at: Location, message: String },
     #[error("{at}: tool `{name}` is listed twice (first in {first})")]
     Duplicate {

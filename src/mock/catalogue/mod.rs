@@ -5,6 +5,7 @@
 //! `src/mock/tools/`. A user manifest (a saved `tools/list` result) loads
 //! through the same path, so the mock can stand in for another server.
 
+mod conform;
 mod load;
 
 use std::collections::HashMap;
@@ -121,6 +122,7 @@ pub struct Tool {
     entry: ToolEntry,
     validator: jsonschema::Validator,
     effect: Effect,
+    output: Option<conform::Output>,
 }
 
 impl Tool {
@@ -137,6 +139,17 @@ impl Tool {
     /// What a call does to the store.
     pub fn effect(&self) -> Effect {
         self.effect
+    }
+
+    /// `result` fitted to the tool's `outputSchema`, when it declares one:
+    /// unchanged if it satisfies the schema, else merged into (or replaced
+    /// by) the schema's smallest instance, so that clients which check
+    /// structured results accept it.
+    pub fn fit_output(&self, result: Value) -> Value {
+        match &self.output {
+            Some(output) => output.fit(result),
+            None => result,
+        }
     }
 
     /// Every schema violation of `args`; empty when they are valid.
@@ -233,6 +246,15 @@ impl Catalogue {
                     at: at.clone().within("/inputSchema"),
                     message: e.to_string(),
                 })?;
+            let output = entry
+                .output_schema
+                .as_ref()
+                .map(conform::Output::new)
+                .transpose()
+                .map_err(|message| CatalogueError::Schema {
+                    at: at.clone().within("/outputSchema"),
+                    message,
+                })?;
             match exact.entry(entry.name.clone()) {
                 Entry::Occupied(o) => {
                     let first = located.get(*o.get()).cloned().unwrap_or_default();
@@ -254,6 +276,7 @@ impl Catalogue {
                 effect: Effect::for_name(&entry.name),
                 entry,
                 validator,
+                output,
             });
         }
         Ok(Catalogue {

@@ -150,7 +150,11 @@ fn bad_entries_are_reported_with_file_pointer_and_tool() {
         ),
         (
             json!([{"name": "s", "inputSchema": {"type": "no such type"}}]),
-            "`m.json` at `/0/inputSchema` (tool `s`): the input schema does not compile",
+            "`m.json` at `/0/inputSchema` (tool `s`): the schema does not compile",
+        ),
+        (
+            json!([{"name": "o", "inputSchema": {}, "outputSchema": {"type": 7}}]),
+            "`m.json` at `/0/outputSchema` (tool `o`): the schema does not compile",
         ),
         (
             json!({"tools": {"name": "x"}}),

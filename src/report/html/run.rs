@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::{VERDICTS, anchor, esc, page, reproduction, status_badge, status_color};
 use crate::report::RunReport;
+use crate::report::bench as figures;
 use crate::report::svg::{self, Bar, Plot};
 use crate::run::{BenchReport, SeriesKind, Status};
 
@@ -155,34 +156,32 @@ fn color_of(kind: SeriesKind) -> &'static str {
 /// the section keeps its place so pages look alike.
 pub(crate) fn latency(out: &mut String, bench: Option<&BenchReport>) {
     out.push_str("<h2>Decision latency</h2>");
-    let series = bench.map_or(&[][..], |b| &b.series[..]);
     match bench {
         None => out.push_str(
             "<p class=\"note\">No load run in this report: <code>gauntlet bench</code> adds latency figures.</p>",
         ),
         Some(b) => {
-            let _ = write!(
-                out,
-                "<p class=\"meta\">{} · {} · {} loop · {:.1} s · achieved {:.0} calls/s{}{}</p>",
-                esc(&b.target),
-                esc(&b.transport),
-                esc(&b.mode),
-                b.duration_ms as f64 / 1000.0,
-                b.achieved_rate,
-                b.offered_rate
-                    .map(|r| format!(" of {r:.0} offered"))
-                    .unwrap_or_default(),
-                if b.generator_bound {
-                    " · <b>generator-bound</b>: the numbers describe the load generator"
-                } else {
-                    ""
-                }
-            );
+            let _ = write!(out, "<p class=\"meta\">{}</p>", esc(&figures::settings(b)));
+            for p in b.phases() {
+                let _ = write!(
+                    out,
+                    "<p class=\"meta\"><b>{}</b>: {}</p>",
+                    esc(&p.name),
+                    esc(&figures::rates(p))
+                );
+            }
             latency_table(out, b);
+            if let Some(a) = figures::added(b) {
+                let _ = write!(out, "<p><b>{}</b></p>", esc(&a));
+            }
+            if let Some(m) = &b.message {
+                let _ = write!(out, "<p class=\"note\">Stopped early: {}</p>", esc(m));
+            }
         }
     }
-    let plots: Vec<Plot> = series
-        .iter()
+    let plots: Vec<Plot> = bench
+        .into_iter()
+        .flat_map(BenchReport::series)
         .map(|s| Plot {
             label: &s.label,
             color: color_of(s.kind),
@@ -200,34 +199,24 @@ pub(crate) fn latency(out: &mut String, bench: Option<&BenchReport>) {
 }
 
 fn latency_table(out: &mut String, b: &BenchReport) {
-    out.push_str("<table><tr><th>series</th><th>calls</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
-    for s in &b.series {
-        let q = |q: f64| {
-            s.quantile(q)
-                .map_or_else(|| "—".to_owned(), |v| svg::fmt_us(v as f64))
-        };
-        let _ = write!(
-            out,
-            "<tr><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&s.label),
-            if s.baseline { " (baseline)" } else { "" },
-            s.count(),
-            q(0.5),
-            q(0.9),
-            q(0.99),
-            q(0.999),
-            s.max()
-                .map_or_else(|| "—".to_owned(), |v| svg::fmt_us(v as f64))
-        );
+    out.push_str("<table><tr><th>phase</th><th>calls</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
+    for p in b.phases() {
+        for (label, calls, q) in figures::rows(p) {
+            let _ = write!(
+                out,
+                "<tr><td>{} {}</td><td class=\"num\">{calls}</td>",
+                esc(&p.name),
+                esc(&label)
+            );
+            for v in [q.p50_us, q.p90_us, q.p99_us, q.p999_us, q.max_us] {
+                let _ = write!(out, "<td class=\"num\">{}</td>", figures::fmt(v));
+            }
+            out.push_str("</tr>");
+        }
     }
     out.push_str("</table>");
-    if !b.errors.is_empty() {
-        let list: Vec<String> = b
-            .errors
-            .iter()
-            .map(|(k, n)| format!("{n} {}", esc(k)))
-            .collect();
-        let _ = write!(out, "<p>Errors: {}</p>", list.join(", "));
+    for p in b.phases() {
+        let _ = write!(out, "<p>{}: {}</p>", esc(&p.name), esc(&figures::errors(p)));
     }
 }
 
@@ -284,6 +273,16 @@ fn findings(out: &mut String, report: &RunReport, prefix: &str) {
 
 fn section(out: &mut String, report: &RunReport, prefix: &str) {
     let _ = write!(out, "<section class=\"run\" id=\"{prefix}run\">");
+    if let Some(b) = figures::only(report) {
+        let _ = write!(
+            out,
+            "<h1>gauntlet bench against <code>{}</code></h1>",
+            esc(&b.target.target)
+        );
+        latency(out, Some(b));
+        out.push_str("</section>");
+        return;
+    }
     header(out, report);
     matrix(out, report, prefix);
     charts(out, report);

@@ -381,26 +381,7 @@ pub fn enforcer_md(m: &Matrix, c: &Column) -> String {
         );
     }
     if let Some(bench) = &c.report.bench {
-        b.push_str("## Decision latency\n\n| series | calls | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|\n");
-        for s in &bench.series {
-            let q = |q: f64| {
-                s.quantile(q)
-                    .map_or_else(|| "—".to_owned(), |v| crate::report::svg::fmt_us(v as f64))
-            };
-            let _ = writeln!(
-                b,
-                "| {}{} | {} | {} | {} | {} | {} |",
-                cell(&s.label),
-                if s.baseline { " (baseline)" } else { "" },
-                s.count(),
-                q(0.5),
-                q(0.99),
-                q(0.999),
-                s.max()
-                    .map_or_else(|| "—".to_owned(), |v| crate::report::svg::fmt_us(v as f64))
-            );
-        }
-        b.push('\n');
+        crate::report::bench::md(&mut b, bench, "##");
     }
     b.push_str("## Attacks\n\n| attack | severity | outcome | verdicts |\n|---|---|---|---|\n");
     for id in &m.attacks {

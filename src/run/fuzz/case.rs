@@ -73,6 +73,9 @@ pub(crate) struct ToolView {
     pub(crate) limits: Vec<Limit>,
     pub(crate) conditions: Vec<CondView>,
     pub(crate) increments: Vec<(String, String)>,
+    /// A tool of a user manifest: it only echoes, so the mock's special
+    /// inputs are its only way to fail after running.
+    pub(crate) echo: bool,
 }
 
 /// The policy model seen from the generator's side.
@@ -125,6 +128,7 @@ impl Model {
                 limits,
                 conditions,
                 increments,
+                echo: tool.effect() == crate::mock::catalogue::Effect::Echo,
             });
         }
         let allowed = tools

@@ -177,20 +177,17 @@ pub fn steps(model: &Model, case: u64, round: u64, http: bool) -> Option<Vec<Ste
                 // Calls that run and then fail, then ordinary ones.
                 _ => {
                     let mut failing = valid(t);
+                    let marker = crate::mock::effects::WRITE_THEN_ERROR;
+                    let free = t.echo.then(|| free_string(&t.schema, marker)).flatten();
                     if let Some(obj) = failing.as_object_mut() {
-                        let marker = json!(crate::mock::effects::WRITE_THEN_ERROR);
-                        // A foreign tool takes the marker in any string
-                        // argument it has.
-                        let any_string = obj
-                            .iter()
-                            .find(|(_, v)| v.is_string())
-                            .map(|(k, _)| k.clone());
                         if obj.contains_key("reference_id") {
-                            obj.insert("reference_id".into(), marker);
+                            obj.insert("reference_id".into(), json!(marker));
                         } else if obj.contains_key("customer_id") {
                             obj.insert("customer_id".into(), json!("WC_999999"));
-                        } else if let Some(key) = any_string {
-                            obj.insert(key, marker);
+                        } else if let Some(key) = free {
+                            // A manifest's tool fails after running when
+                            // any argument carries the marker.
+                            obj.insert(key, json!(marker));
                         }
                     }
                     let mut first = burst(max, "refund:error");
@@ -202,4 +199,44 @@ pub fn steps(model: &Model, case: u64, round: u64, http: bool) -> Option<Vec<Ste
         _ => return None,
     };
     (!out.is_empty()).then_some(out)
+}
+
+/// A top-level string property of `schema` that takes `value` as it is (no
+/// format, pattern, enum or length bound in the way), so a call carrying it
+/// stays valid and runs.
+fn free_string(schema: &Value, value: &str) -> Option<String> {
+    let props = schema.get("properties")?.as_object()?;
+    props
+        .iter()
+        .find(|(_, p)| {
+            p.get("type").and_then(Value::as_str) == Some("string")
+                && ["format", "pattern", "enum", "const"]
+                    .iter()
+                    .all(|k| p.get(*k).is_none())
+                && p.get("maxLength")
+                    .and_then(Value::as_u64)
+                    .is_none_or(|m| m >= value.chars().count() as u64)
+        })
+        .map(|(k, _)| k.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_goes_only_where_it_keeps_the_call_valid() {
+        let schema = json!({"type": "object", "properties": {
+            "a_date": {"type": "string", "format": "date"},
+            "b_code": {"type": "string", "enum": ["x"]},
+            "c_short": {"type": "string", "maxLength": 5},
+            "d_amount": {"type": "integer"},
+            "e_note": {"type": "string"}}});
+        assert_eq!(
+            free_string(&schema, "gauntlet:write-then-error").as_deref(),
+            Some("e_note")
+        );
+        let none = json!({"type": "object", "properties": {"n": {"type": "number"}}});
+        assert_eq!(free_string(&none, "m"), None);
+    }
 }
