@@ -105,7 +105,10 @@ impl Planner<'_> {
                 .find(free)
                 .or_else(|| {
                     (1..100)
-                        .map(|i| format!("{}_{i}", crate::manifest::UNLISTED_TOOL))
+                        .map(|i| match i {
+                            1 => crate::manifest::UNLISTED_TOOL.to_owned(),
+                            n => format!("{}_{n}", crate::manifest::UNLISTED_TOOL),
+                        })
                         .find(free)
                 });
             if let Some(target) = unlisted {
