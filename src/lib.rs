@@ -19,6 +19,8 @@
 //! | [`enforcer`]| the reference enforcer: stdio and HTTP proxies over `policy`    |
 //! | [`target`]  | starting and stopping whatever the harness talks to             |
 //! | [`scenario`]| the attack catalogue's file format and loader                   |
+//! | [`plan`]    | attack plans derived from a policy: the catalogue's patterns    |
+//! |             | instantiated against its own rules and tools                    |
 //! | [`generate`]| proptest strategies for arguments, names, frames, sequences     |
 //! | [`oracle`]  | ledger + replies + model -> verdicts                            |
 //! | [`run`]     | replay, control runs and fuzz campaigns; emits events           |
@@ -38,6 +40,7 @@ pub mod mcp;
 pub mod mock;
 pub mod names;
 pub mod oracle;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod run;

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Replay the attack catalogue against an enforcer and judge it from the mock's ledger.
     Run(gauntlet::run::cli::RunArgs),
+    /// Derive attacks from a policy's own rules and print them, or save them as a catalogue.
+    Plan(gauntlet::plan::cli::PlanArgs),
     /// List the attack catalogue, or show one scenario in full.
     Attacks(gauntlet::scenario::cli::AttacksArgs),
     /// Run the mock Aksjah MCP server, recording every message in a ledger.
@@ -72,6 +74,11 @@ fn main() -> ExitCode {
             Ok(rt) => rt.block_on(gauntlet::run::fuzz::cli::main(args)),
             Err(code) => code,
         },
+        Command::Plan(args) => ExitCode::from(gauntlet::plan::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
         Command::Merge(args) => gauntlet::load::cli::merge_main(&args),
         Command::Snapshot(args) => match runtime() {
             Ok(rt) => rt.block_on(gauntlet::manifest::cli::main(args)),

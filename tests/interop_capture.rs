@@ -1,7 +1,8 @@
 //! A manifest captured from a real third-party MCP server (a fastmcp
 //! server, `tests/interop/payments_server.py`, from the `.venv` that
 //! `.ci/run` builds from PyPI), served by `gauntlet mock --tools` and
-//! attacked through the built-in enforcer under a Stripe-like policy.
+//! attacked through the built-in enforcer under a Stripe-like policy: with
+//! scenarios written by hand, and with the plan derived from the policy.
 //!
 //! Without the venv the tests say so and pass, unless `CI` is set: there
 //! they fail. `GAUNTLET_VENV` points at another venv.
@@ -353,4 +354,72 @@ fn an_sdk_client_accepts_the_mocks_results_for_the_captured_tools() {
                                "arguments": {"amount": 5, "currency": "usd", "customer": "cus_1"}}
         })
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_derived_from_the_policy_passes_the_builtin_over_the_captured_tools() {
+    let Some(python) = venv_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, _) = capture(&python, dir.path());
+    let policy = dir.path().join("payments.yaml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let prepared = gauntlet::plan::cli::prepare(
+        &policy,
+        Some(&manifest),
+        &gauntlet::plan::Options::default(),
+    )
+    .unwrap();
+    let plan = &prepared.plan;
+    let patterns: std::collections::BTreeSet<&str> =
+        plan.items.iter().map(|p| p.pattern.as_str()).collect();
+    for want in [
+        "bulk",
+        "race",
+        "rotation",
+        "poison-negative",
+        "names",
+        "framing",
+        "boundary",
+        "types",
+        "paths",
+        "allowed",
+    ] {
+        assert!(patterns.contains(want), "{want} missing from {patterns:?}");
+    }
+    let cfg = RunConfig {
+        harness: HarnessConfig {
+            exe: PathBuf::from(bin()),
+            timeout: Duration::from_secs(10),
+            transport: Transport::Stdio,
+            keep_workdirs: None,
+            shared_ledger: None,
+            replicas: 1,
+            redis: None,
+            time_scale: 1.0,
+            tools: Some(manifest),
+        },
+        target: TargetSpec::Builtin,
+        control: true,
+        seed: 0,
+        replay_prefix: "gauntlet run --policy".into(),
+        jobs: 4,
+    };
+    let mut collector = Collector::default();
+    let (_tx, mut rx) = tokio::sync::watch::channel(false);
+    run(&cfg, &plan.scenarios(), &mut collector, &mut rx).await;
+    let report = collector.report();
+    assert_eq!(report.scenarios.len(), plan.items.len());
+    for s in &report.scenarios {
+        let findings = s.target.as_ref().map(|t| &t.findings);
+        assert!(
+            matches!(s.status, Status::Passed | Status::Skipped),
+            "{}: {:?} {:?} {findings:?}",
+            s.id,
+            s.status,
+            s.errors
+        );
+        if s.status == Status::Passed {
+            assert!(s.control.as_ref().unwrap().landed, "{}", s.id);
+        }
+    }
 }

@@ -186,6 +186,15 @@ fn reproduction(out: &mut String, s: &ScenarioReport) {
             "The control run against the bare mock did not land: the scenario proves nothing.\n\n",
         );
     }
+    if let Some(r) = &s.rule {
+        let line = r.line.map(|l| format!(" line {l}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "Derived from rule {} in {}{line}.\n",
+            code(&r.pointer),
+            code(&r.file)
+        );
+    }
     for e in &s.errors {
         let _ = writeln!(out, "- error: {}", cell(e));
     }

@@ -144,6 +144,9 @@ pub fn render(report: &RunReport, color: bool) -> String {
             s.title,
             s.status.as_str()
         );
+        if let Some(r) = &s.rule {
+            let _ = writeln!(out, "  attacks: {r}");
+        }
         if s.status == Status::Broken {
             let _ = writeln!(
                 out,

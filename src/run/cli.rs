@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// The catalogue folder.
     #[arg(long, default_value = "attacks")]
     pub catalogue: PathBuf,
+    /// Run the attacks derived from this policy's own rules (see `gauntlet
+    /// plan`) instead of the catalogue.
+    #[arg(long, value_name = "POLICY", conflicts_with = "catalogue")]
+    pub policy: Option<PathBuf>,
     /// Seed for generated arguments; the same seed replays the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -222,9 +226,56 @@ async fn run(args: RunArgs) -> Result<u8, String> {
     }
     let mut harness = args.target.harness()?;
     harness.keep_workdirs = args.keep_workdirs.clone();
-    let (catalogue, _embedded) = crate::scenario::embedded::resolve(&args.catalogue)
-        .map_err(|e| format!("writing the embedded catalogue: {e}"))?;
-    let all = crate::scenario::load_catalogue(&catalogue).map_err(|e| e.to_string())?;
+    // With --policy and no --tools, the mocks serve a manifest synthesised
+    // from the policy, written here for the run's length.
+    let mut synthesized_dir = None;
+    let (all, mut replay, _embedded) = match &args.policy {
+        Some(policy) => {
+            let opts = crate::plan::Options {
+                time_scale: args.target.time_scale,
+                control: !args.no_control,
+                ..crate::plan::Options::default()
+            };
+            let prepared = crate::plan::cli::prepare(policy, args.target.tools.as_deref(), &opts)
+                .map_err(|e| e.to_string())?;
+            for note in &prepared.tools.notes {
+                eprintln!("note: {note}");
+            }
+            if let Some(manifest) = &prepared.tools.synthesized {
+                let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let path = dir.path().join("tools.json");
+                std::fs::write(&path, manifest.to_string())
+                    .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
+                harness.tools = Some(path);
+                synthesized_dir = Some(dir);
+            }
+            eprintln!(
+                "derived {} scenarios from `{}` over {}{}",
+                prepared.plan.items.len(),
+                policy.display(),
+                prepared.tools.label,
+                match prepared.plan.left_out.len() {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} patterns left out (`gauntlet plan --policy {}` says why)",
+                        policy.display()
+                    ),
+                }
+            );
+            let replay = format!(
+                "gauntlet run --policy {}",
+                shlex::try_quote(&policy.display().to_string()).unwrap_or_default()
+            );
+            (prepared.plan.scenarios(), replay, None)
+        }
+        None => {
+            let (catalogue, embedded) = crate::scenario::embedded::resolve(&args.catalogue)
+                .map_err(|e| format!("writing the embedded catalogue: {e}"))?;
+            let all = crate::scenario::load_catalogue(&catalogue).map_err(|e| e.to_string())?;
+            let replay = format!("gauntlet run --catalogue {}", args.catalogue.display());
+            (all, replay, Some(embedded))
+        }
+    };
     let scenarios = crate::scenario::select(&all, &args.attacks).map_err(|e| e.to_string())?;
     if scenarios.is_empty() {
         return Err(format!("no scenario matches {:?}", args.attacks));
@@ -253,7 +304,6 @@ async fn run(args: RunArgs) -> Result<u8, String> {
         _ => None,
     };
 
-    let mut replay = format!("gauntlet run --catalogue {}", args.catalogue.display());
     match &target {
         TargetSpec::Builtin => {}
         TargetSpec::None => replay.push_str(" --target none"),
@@ -265,7 +315,7 @@ async fn run(args: RunArgs) -> Result<u8, String> {
             replay.push_str(&format!(" --target {url} --mock-http {mock_http}"))
         }
     }
-    if let Some(tools) = &harness.tools {
+    if let Some(tools) = harness.tools.as_ref().filter(|_| synthesized_dir.is_none()) {
         let path = tools.display().to_string();
         replay.push_str(&format!(
             " --tools {}",

@@ -105,6 +105,9 @@ pub struct ScenarioReport {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub policy_text: String,
     pub policy_hash: String,
+    /// The rule a scenario derived from the policy attacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<crate::scenario::RuleRef>,
     pub status: Status,
     pub target: Option<ScenarioJudgement>,
     pub control: Option<ControlReport>,
@@ -131,6 +134,7 @@ impl ScenarioReport {
             },
             policy_text: String::new(),
             policy_hash: String::new(),
+            rule: s.rule.clone(),
             status: Status::Error,
             target: None,
             control: None,

@@ -11,8 +11,8 @@ use super::error::{Diagnostic, ScenarioError};
 use super::locate::{FieldPath, Locator};
 use super::raw::{RawScenario, RawStep};
 use super::types::{
-    Category, DEFAULT_IDENTITY, DEFAULT_SESSION, Expect, Generation, Rule, SessionSpec, Severity,
-    Step, TransportFilter, Who,
+    Category, DEFAULT_IDENTITY, DEFAULT_SESSION, Expect, Generation, Rule, RuleRef, SessionSpec,
+    Severity, Step, TransportFilter, Who,
 };
 use crate::mcp::Revision;
 
@@ -85,6 +85,7 @@ pub struct DraftFields {
     pub strict_mock: bool,
     pub steps: Vec<Step>,
     pub expect: Expect,
+    pub rule: Option<RuleRef>,
 }
 
 /// Collects diagnostics for one file.
@@ -295,6 +296,27 @@ fn check(cx: &mut Ctx<'_>, raw: RawScenario, facts: &FileFacts<'_>) -> Draft {
         }
         expect.no_success = e.no_success.unwrap_or(false);
     }
+    let rule = raw.rule.map(|r| {
+        let p = key("rule");
+        if r.file.trim().is_empty() {
+            cx.err(&p.then("file"), "must not be empty");
+        }
+        let line = r.line.and_then(|n| match u32::try_from(n) {
+            Ok(l) if l >= 1 => Some(l),
+            _ => {
+                cx.err(
+                    &p.then("line"),
+                    format!("must be a line number from 1, got {n}"),
+                );
+                None
+            }
+        });
+        RuleRef {
+            file: r.file,
+            line,
+            pointer: r.pointer,
+        }
+    });
     Draft {
         fields: DraftFields {
             id: raw.id,
@@ -308,6 +330,7 @@ fn check(cx: &mut Ctx<'_>, raw: RawScenario, facts: &FileFacts<'_>) -> Draft {
             strict_mock: raw.strict_mock.unwrap_or(false),
             steps,
             expect,
+            rule,
         },
         policy,
         policy_field,

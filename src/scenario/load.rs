@@ -155,6 +155,7 @@ impl Loader {
             strict_mock: f.strict_mock,
             steps: f.steps,
             expect: f.expect,
+            rule: f.rule,
             path: path.to_path_buf(),
         })
     }

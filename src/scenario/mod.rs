@@ -31,7 +31,8 @@ pub use load::{Loader, POLICIES_DIR, load_catalogue, load_file, select};
 pub use step::decode_hex;
 pub use types::{
     ArgSpec, At, Category, DEFAULT_IDENTITY, DEFAULT_SESSION, Expect, Generation, PolicySource,
-    Rule, Scenario, SessionSpec, Severity, Spread, Step, StepKind, Transport, TransportFilter, Who,
+    Rule, RuleRef, Scenario, SessionSpec, Severity, Spread, Step, StepKind, Transport,
+    TransportFilter, Who,
 };
 
 #[cfg(test)]

@@ -21,9 +21,19 @@ pub struct RawScenario {
     pub revision: Option<String>,
     pub transport: Option<TransportFilter>,
     pub strict_mock: Option<bool>,
+    pub rule: Option<RawRuleRef>,
     #[serde(default)]
     pub step: Vec<RawStep>,
     pub expect: Option<RawExpect>,
+}
+
+/// The `[rule]` table of a derived scenario.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuleRef {
+    pub file: String,
+    pub line: Option<i64>,
+    pub pointer: String,
 }
 
 /// One `[[step]]` table.

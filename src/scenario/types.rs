@@ -38,8 +38,36 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// Explicit expectations on top of those derived from the policy.
     pub expect: Expect,
+    /// The policy rule the scenario attacks, when it was derived from one.
+    pub rule: Option<RuleRef>,
     /// The file the scenario was loaded from.
     pub path: PathBuf,
+}
+
+/// Where the rule a derived scenario attacks sits in its policy file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    /// The policy file's name.
+    pub file: String,
+    /// 1-based line of the rule, when it could be located.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// A JSON pointer (JSON dialect) or a YAML path (YAML dialect).
+    pub pointer: String,
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.pointer.is_empty() {
+            "(whole policy)"
+        } else {
+            &self.pointer
+        };
+        match self.line {
+            Some(line) => write!(f, "{at} ({}:{line})", self.file),
+            None => write!(f, "{at} ({})", self.file),
+        }
+    }
 }
 
 impl Scenario {
