@@ -69,33 +69,42 @@ async fn the_correction_charges_a_stall_to_every_call_it_held_up() {
     cfg.duration = Duration::from_secs(20);
     cfg.max_calls = Some(2000);
 
-    let closed = bench(&cfg).await.target;
+    // Both ratios are measured against latencies of a millisecond or so,
+    // which a busy machine can stretch for a moment; a broken correction
+    // never reaches 10x, so a noisy attempt is retried, at most three times.
     let stall_us = 50_000.0;
-    assert!(
-        closed.allowed.calls >= 1500,
-        "the closed loop must cross a few stalls: {closed:?}"
-    );
-    // The stalls happened: the closed loop saw them, one call each.
-    assert!(closed.allowed.corrected.max_us >= stall_us, "{closed:?}");
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let mut cfg = cfg.clone();
+        let closed = bench(&cfg).await.target;
+        assert!(
+            closed.allowed.calls >= 1500,
+            "the closed loop must cross a few stalls: {closed:?}"
+        );
+        // The stalls happened: the closed loop saw them, one call each.
+        assert!(closed.allowed.corrected.max_us >= stall_us, "{closed:?}");
 
-    // Half the closed loop's pace: the target keeps up between stalls.
-    // At least 200/s, so a stall holds up more than 1 % of the calls.
-    let rate = (closed.achieved_rate / 2.0).max(200.0);
-    cfg.schedule = Schedule::Open { rate };
-    let open = bench(&cfg).await.target;
-    assert!(open.allowed.calls >= 1500, "{open:?}");
-    let (corrected, uncorrected) = (open.allowed.corrected, open.allowed.uncorrected);
-    assert!(
-        corrected.p99_us >= 10.0 * uncorrected.p99_us,
-        "corrected {corrected:?} vs uncorrected {uncorrected:?} at {rate}/s"
-    );
-    // The hiding effect: the closed loop's p99 misses what the open loop
-    // shows, though both met the same stalls.
-    assert!(
-        corrected.p99_us >= 10.0 * closed.allowed.corrected.p99_us,
-        "open {corrected:?} vs closed {:?}",
-        closed.allowed.corrected
-    );
+        // Half the closed loop's pace: the target keeps up between stalls.
+        // At least 200/s, so a stall holds up more than 1 % of the calls.
+        let rate = (closed.achieved_rate / 2.0).max(200.0);
+        cfg.schedule = Schedule::Open { rate };
+        let open = bench(&cfg).await.target;
+        assert!(open.allowed.calls >= 1500, "{open:?}");
+        let (corrected, uncorrected) = (open.allowed.corrected, open.allowed.uncorrected);
+        // The correction charges the stall to the calls it held up...
+        let charged = corrected.p99_us >= 10.0 * uncorrected.p99_us;
+        // ...and the closed loop's p99 hides what the open loop shows,
+        // though both met the same stalls.
+        let hidden = corrected.p99_us >= 10.0 * closed.allowed.corrected.p99_us;
+        attempts.push(format!(
+            "at {rate:.0}/s: open corrected {corrected:?}\n  open uncorrected {uncorrected:?}\n  closed {:?}",
+            closed.allowed.corrected
+        ));
+        if charged && hidden {
+            return;
+        }
+    }
+    panic!("{}", attempts.join("\n"));
 }
 
 fn check_honest(phase: &PhaseReport, dir: &Path, through_enforcer: bool) {
