@@ -40,10 +40,13 @@ pub struct Arena {
     replicas: usize,
     time_scale: f64,
     servers: Vec<Server>,
-    sessions: HashMap<SessionKey, Arc<Client>>,
-    tail: Tail,
+    pub(super) sessions: HashMap<SessionKey, Arc<Client>>,
+    pub(super) tail: Tail,
     /// Records that were in a shared ledger before this arena began.
-    base: usize,
+    pub(super) base: usize,
+    /// The target's counter files, when the harness knows where the target
+    /// keeps all of its state between calls (see [`Arena::reset`]).
+    pub(super) counter_files: Option<Vec<PathBuf>>,
 }
 
 /// What an arena needs to know about the scenario.
@@ -188,6 +191,16 @@ impl Arena {
         let mut tail = Tail::new(ledger);
         tail.poll()?;
         let base = tail.records().len();
+        // The built-in stdio enforcer keeps every counter (grant, session,
+        // global) in these files and nothing else between calls.
+        let counter_files = (*target == TargetSpec::Builtin
+            && transport == Transport::Stdio
+            && cfg.redis.is_none())
+        .then(|| {
+            (0..replicas)
+                .map(|r| dir.join(format!("counters-{r}.json")))
+                .collect()
+        });
         Ok(Arena {
             cfg: cfg.clone(),
             revision: spec.revision,
@@ -205,6 +218,7 @@ impl Arena {
             sessions: HashMap::new(),
             tail,
             base,
+            counter_files,
         })
     }
 

@@ -10,6 +10,7 @@ mod arena;
 mod faketime;
 mod process;
 mod redis_db;
+mod reuse;
 mod template;
 
 use std::path::PathBuf;
@@ -109,6 +110,8 @@ pub enum TargetError {
     Ledger(#[from] crate::mock::ledger::LedgerError),
     #[error("preparing a redis database: {0}")]
     Redis(String),
+    #[error("this target's state cannot be reset between scenarios")]
+    NotResettable,
 }
 
 /// The template the built-in enforcer runs from, over stdio: one process per

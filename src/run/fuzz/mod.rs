@@ -10,6 +10,7 @@
 pub mod case;
 pub mod cli;
 mod focus;
+mod pool;
 mod shrink;
 
 use std::collections::BTreeMap;
@@ -23,9 +24,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::mock::catalogue::Catalogue;
-use crate::oracle::{self, Check, Finding, Overrides, Tolerance};
+use crate::oracle::{Check, Finding};
 use crate::scenario::{Loader, POLICIES_DIR, Scenario};
-use crate::target::{Arena, ArenaSpec, HarnessConfig, TargetSpec, Transport};
+use crate::target::{HarnessConfig, TargetSpec, Transport};
 pub use case::{CaseDraft, DraftKind, Model, StepDraft};
 
 /// The policies a campaign picks from when none is given.
@@ -157,6 +158,7 @@ pub(crate) struct Bench<'a> {
     loader: Loader,
     catalogue: &'a Catalogue,
     scratch: PathBuf,
+    pool: pool::Pool,
 }
 
 impl Bench<'_> {
@@ -170,65 +172,15 @@ impl Bench<'_> {
 
     async fn run(&self, draft: &CaseDraft, id: &str) -> Result<Outcome, FuzzError> {
         let scenario = self.scenario(draft, id)?;
-        Ok(run_scenario(
-            &self.cfg.harness,
-            &self.cfg.target,
-            &scenario,
-            self.catalogue,
-        )
-        .await)
-    }
-}
-
-async fn run_scenario(
-    harness: &HarnessConfig,
-    target: &TargetSpec,
-    scenario: &Scenario,
-    catalogue: &Catalogue,
-) -> Outcome {
-    let (policy, _) = match super::load_policy(scenario) {
-        Ok(p) => p,
-        Err(e) => {
-            return Outcome {
-                calls: 0,
-                findings: Vec::new(),
-                error: Some(e),
-            };
-        }
-    };
-    let spec = ArenaSpec {
-        policy: &policy,
-        strict_mock: scenario.strict_mock,
-        revision: scenario.revision,
-    };
-    let mut arena = match Arena::new(harness, target, &spec).await {
-        Ok(a) => a,
-        Err(e) => {
-            return Outcome {
-                calls: 0,
-                findings: Vec::new(),
-                error: Some(e.to_string()),
-            };
-        }
-    };
-    // Seed 0, as `gauntlet run` uses by default: the saved file replays the
-    // very same sends.
-    let obs = super::exec::execute(scenario, &policy, catalogue, &mut arena, 0).await;
-    let finished = arena.finish(None).await;
-    let overrides = Overrides {
-        max_arrivals: scenario.expect.max_arrivals,
-        no_success: scenario.expect.no_success,
-    };
-    let judgement = oracle::judge(&policy, &obs, &overrides, Tolerance::default());
-    let error = obs
-        .errors
-        .first()
-        .cloned()
-        .or_else(|| finished.err().map(|e| e.to_string()));
-    Outcome {
-        calls: obs.calls.len() as u64,
-        findings: judgement.findings,
-        error,
+        Ok(self
+            .pool
+            .run(
+                &self.cfg.harness,
+                &self.cfg.target,
+                &scenario,
+                self.catalogue,
+            )
+            .await)
     }
 }
 
@@ -292,6 +244,7 @@ pub async fn fuzz(
         loader: Loader::new(&policies_dir).check_layout(false),
         catalogue: &catalogue,
         scratch: work.path().to_path_buf(),
+        pool: pool::Pool::default(),
     };
 
     let mut runner = runner(cfg.seed);
@@ -386,6 +339,7 @@ pub async fn fuzz(
         summary.progress.elapsed = started.elapsed();
         on_progress(&summary.progress);
     }
+    bench.pool.close().await;
     summary.progress.findings = summary.findings.len();
     summary.progress.elapsed = started.elapsed();
     Ok(summary)
