@@ -136,10 +136,10 @@ async fn targets_whose_state_the_harness_does_not_own_cannot_be_reset() {
         "{} enforce --policy {{policy}} -- {{upstream}}",
         env!("CARGO_BIN_EXE_gauntlet")
     );
-    let mut external = arena(TargetSpec::Command(template), Transport::Stdio, "grant").await;
+    let external = arena(TargetSpec::Command(template), Transport::Stdio, "grant").await;
     assert!(!external.resettable());
     external.finish(None).await.unwrap();
-    let mut http = arena(TargetSpec::Builtin, Transport::Http, "grant").await;
+    let http = arena(TargetSpec::Builtin, Transport::Http, "grant").await;
     assert!(!http.resettable());
     http.finish(None).await.unwrap();
 }
