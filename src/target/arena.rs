@@ -193,10 +193,7 @@ impl Arena {
         let base = tail.records().len();
         // The built-in stdio enforcer keeps every counter (grant, session,
         // global) in these files and nothing else between calls.
-        let counter_files = (*target == TargetSpec::Builtin
-            && transport == Transport::Stdio
-            && cfg.redis.is_none())
-        .then(|| {
+        let counter_files = super::reuse::resettable(target, cfg).then(|| {
             (0..replicas)
                 .map(|r| dir.join(format!("counters-{r}.json")))
                 .collect()
@@ -307,6 +304,16 @@ impl Arena {
     pub fn records(&self) -> &[LedgerRecord] {
         let all = self.tail.records();
         &all[self.base.min(all.len())..]
+    }
+
+    /// Hands over this arena's records so far, instead of copying them:
+    /// [`Arena::records`] then starts after them, and outcome lines that
+    /// come later for them are ignored.
+    pub fn take_records(&mut self) -> Vec<LedgerRecord> {
+        let mut all = self.tail.take();
+        let mine = all.split_off(self.base.min(all.len()));
+        self.base = 0;
+        mine
     }
 
     /// Whether a server this arena started has died, with its stderr.

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub use arena::{Arena, ArenaSpec, SessionKey};
 pub use process::Server;
+pub use reuse::resettable;
 pub use template::{Placeholders, expand, uses};
 
 /// How the harness reaches the enforcer under test.

@@ -14,7 +14,14 @@
 
 use std::sync::Arc;
 
-use super::{Arena, SessionKey, TargetError};
+use super::{Arena, HarnessConfig, SessionKey, TargetError, TargetSpec, Transport};
+
+/// Whether arenas for `target` under `cfg` can be reset between uses (see
+/// [`Arena::reset`]): the built-in enforcer over stdio, with its counters
+/// in files of the arena's folder (not in Redis).
+pub fn resettable(target: &TargetSpec, cfg: &HarnessConfig) -> bool {
+    *target == TargetSpec::Builtin && cfg.transport == Transport::Stdio && cfg.redis.is_none()
+}
 
 impl Arena {
     /// Whether [`Arena::reset`] can give this arena a fresh state.

@@ -139,9 +139,15 @@ impl Tail {
     /// long-lived arena reads millions of records, and each use needs only
     /// its own. Outcome lines for dropped records are ignored from now on.
     pub fn forget(&mut self) {
+        self.take();
+    }
+
+    /// Like [`Tail::forget`], handing the records over instead of dropping
+    /// them.
+    pub fn take(&mut self) -> Vec<LedgerRecord> {
         self.fold.forgotten += self.fold.records.len();
-        self.fold.records.clear();
         self.fold.by_key.clear();
+        std::mem::take(&mut self.fold.records)
     }
 
     /// Polls until a record satisfies `pred`, up to `timeout`.

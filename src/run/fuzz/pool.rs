@@ -32,7 +32,7 @@ use crate::scenario::{PolicySource, Scenario};
 use crate::target::{Arena, ArenaSpec, HarnessConfig, SessionKey, TargetSpec};
 
 /// Cases one session serves before it is replaced.
-pub(crate) const SESSION_USES: u32 = 16;
+pub(crate) const SESSION_USES: u32 = 64;
 
 /// Sessions kept open per arena, the most recently used.
 pub(crate) const KEEP_SESSIONS: usize = 6;
@@ -91,10 +91,8 @@ impl Pool {
         scenario: &Scenario,
         catalogue: &Catalogue,
     ) -> Outcome {
-        let (policy, _) = match super::super::load_policy(scenario) {
-            Ok(p) => p,
-            Err(e) => return outcome_error(e),
-        };
+        // Loaded with the scenario, as `load_policy` would load it again.
+        let policy = &scenario.model;
         let fit = Fit {
             policy: match &scenario.policy {
                 PolicySource::File(p) => Some(p.clone()),
@@ -108,7 +106,7 @@ impl Pool {
             Some(s) => s,
             None => {
                 let spec = ArenaSpec {
-                    policy: &policy,
+                    policy,
                     strict_mock: scenario.strict_mock,
                     revision: scenario.revision,
                 };
@@ -128,8 +126,8 @@ impl Pool {
         }
         // Seed 0, as `gauntlet run` uses by default: the saved file replays
         // the very same sends.
-        let obs = exec::execute(scenario, &policy, catalogue, &mut slot.arena, 0).await;
-        let outcome = judge(&policy, scenario, &obs);
+        let obs = exec::execute(scenario, policy, catalogue, &mut slot.arena, 0).await;
+        let outcome = judge(policy, scenario, &obs);
         if reusable && obs.errors.is_empty() {
             self.keep(slot, &obs).await;
             return outcome;
