@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::state_file::StateFileStore;
 use super::{AuditSink, DEFAULT_MAX_FRAME, Enforcer, SessionInfo};
+use crate::mcp::pipes;
 use crate::policy::{
     self, Clock, CounterStore, MemoryStore, RedisOptions, RedisStore, ScaledClock, SystemClock,
 };
@@ -181,7 +182,7 @@ fn run_stdio(args: &EnforceArgs, enforcer: Arc<Enforcer>) -> Result<(), String> 
         let served = super::stdio::serve(
             enforcer,
             info,
-            (tokio::io::stdin(), tokio::io::stdout()),
+            (pipes::stdin(), pipes::stdout()),
             (up_out, up_in),
         )
         .await;

@@ -169,8 +169,18 @@ impl StateFileStore {
         };
         let (value, dirty) = change(&mut state);
         if dirty {
-            let bytes = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
-            file.set_len(0)?;
+            let mut bytes = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
+            // Shorter state is padded with spaces (JSON allows them after
+            // the value) instead of truncating the file: a truncation is a
+            // journalled metadata change that cost more than the decision.
+            // Only a file mostly made of padding is cut back.
+            let cut = text.len() > 2 * bytes.len() + 4096;
+            if bytes.len() < text.len() && !cut {
+                bytes.resize(text.len(), b' ');
+            }
+            if cut {
+                file.set_len(0)?;
+            }
             file.seek(SeekFrom::Start(0))?;
             file.write_all(&bytes)?;
             file.flush()?;
@@ -392,5 +402,40 @@ mod tests {
         }
         let state: State = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(state.counters.len(), 1);
+    }
+
+    #[test]
+    fn a_shrinking_state_is_padded_and_a_mostly_padded_file_cut_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let s = StateFileStore::open(&path).unwrap();
+        let fill = |n: u64, at: Duration| {
+            for i in 0..n {
+                s.reserve(
+                    &[req(&format!("c{i}"), "alice", 5)],
+                    WindowMode::Sliding,
+                    at,
+                )
+                .unwrap();
+            }
+        };
+        let read = || {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let state: State = serde_json::from_str(&text).unwrap();
+            (text.len(), state.counters.len())
+        };
+        fill(20, T0);
+        let (big, counters) = read();
+        assert_eq!(counters, 20);
+        // A minute later every old entry is pruned: the state is one counter
+        // long, the file as long as before, and still one valid state.
+        fill(1, T0 + Duration::from_secs(61));
+        assert_eq!(read(), (big, 1));
+        // After a much larger state, the padding is cut away.
+        fill(200, T0 + Duration::from_secs(122));
+        fill(1, T0 + Duration::from_secs(183));
+        let (len, counters) = read();
+        assert_eq!(counters, 1);
+        assert!(len < big, "{len} >= {big}");
     }
 }

@@ -8,6 +8,7 @@ pub mod framing;
 pub mod http;
 pub mod jsonrpc;
 pub mod keys;
+pub mod pipes;
 pub mod revision;
 
 pub use client::{Client, ClientError, Exchange, Expect, HttpOptions, SendOptions, StdioOptions};

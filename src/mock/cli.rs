@@ -12,6 +12,7 @@ use super::ledger::{Ledger, LedgerError};
 use super::stdio::ServeError;
 use super::{Mock, MockConfig};
 use crate::mcp::framing::DEFAULT_MAX_FRAME;
+use crate::mcp::pipes;
 
 /// Arguments of `gauntlet mock`.
 #[derive(Debug, Clone, clap::Args)]
@@ -107,57 +108,27 @@ impl MockArgs {
 /// Runs the mock until stdin ends (stdio) or a termination signal (HTTP).
 pub fn run(args: &MockArgs) -> Result<(), MockError> {
     let mock = Arc::new(args.build()?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(MockError::Runtime)?;
+    // One stdio connection is served in arrival order anyway: a single
+    // thread spares every reply a hop between threads, and every session
+    // the start-up of a thread pool.
+    let runtime = match args.http {
+        Some(_) => tokio::runtime::Builder::new_multi_thread(),
+        None => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .map_err(MockError::Runtime)?;
     runtime.block_on(async {
         match args.http {
             Some(addr) => serve_http(mock, addr).await,
             None => {
                 let identity = args.identity.clone();
-                super::stdio::serve(mock, stdin(), stdout(), identity)
+                super::stdio::serve(mock, pipes::stdin(), pipes::stdout(), identity)
                     .await
                     .map_err(MockError::from)
             }
         }
     })
-}
-
-/// Stdin as an event-driven pipe when it is one. Tokio's own `stdin()`
-/// hands every read to a blocking thread, which costs more than handling a
-/// call; an enforcer always connects the mock through pipes.
-fn stdin() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        if let Some(pipe) = std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .and_then(|fd| tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok())
-        {
-            return Box::new(pipe);
-        }
-    }
-    Box::new(tokio::io::stdin())
-}
-
-/// Stdout as an event-driven pipe when it is one; see [`stdin`].
-fn stdout() -> Box<dyn tokio::io::AsyncWrite + Unpin + Send> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        if let Some(pipe) = std::io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok())
-        {
-            return Box::new(pipe);
-        }
-    }
-    Box::new(tokio::io::stdout())
 }
 
 async fn serve_http(mock: Arc<Mock>, addr: SocketAddr) -> Result<(), MockError> {

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::verdict::{Check, Finding, Verdict};
-use super::{Origin, is_call};
+use super::{Origin, is_call, session_key};
 use crate::mock::ledger::LedgerRecord;
 use crate::policy::{Call, CounterKey, CounterRequest, Judgement, Policy, WindowMode};
 use crate::run::exec::{CallResult, Observation, Sent};
@@ -223,6 +223,23 @@ fn admits(
     }
 }
 
+/// What an arrival counts against, if the model admits it.
+fn judged(policy: &Policy, rec: &LedgerRecord, origin: &Origin) -> Option<Vec<CounterRequest>> {
+    let (name, args) = (rec.raw_name.as_deref()?, rec.arguments.as_ref()?);
+    admits(policy, name, args, &origin.identity, &origin.session_key())
+}
+
+/// What an arrival the model admits kept charged: all of it, unless the
+/// policy refunds calls that upstream answered with a JSON-RPC error.
+fn charged(policy: &Policy, rec: &LedgerRecord, origin: &Origin) -> Option<Vec<CounterRequest>> {
+    let refunded =
+        policy.refund_on_error && rec.outcome.as_ref().is_some_and(|o| o.rpc_code().is_some());
+    if refunded {
+        return None;
+    }
+    judged(policy, rec, origin)
+}
+
 /// Replays the model over the sends in order and reports calls (or, for
 /// concurrent steps, shortfalls) that a correct enforcer would have admitted.
 /// Sends after `upstream_gone_ns` (the mock was made to crash) are not
@@ -241,32 +258,36 @@ pub(crate) fn over_blocking(
         if !step.concurrent {
             for ci in step.calls.clone() {
                 let call = &obs.calls[ci];
+                // Whatever this send put through counts first, judged on
+                // the ledger's own reading of it: a raw frame, a name only
+                // the enforcer knew, a call the mock could not run. The
+                // enforcer admitted it and may have charged it.
+                let mut arrived = false;
+                for i in call.arrivals.clone().unwrap_or_default() {
+                    let Some(rec) = obs.ledger.get(i).filter(|r| is_call(r)) else {
+                        continue;
+                    };
+                    arrived = true;
+                    // Counted from its arrival: after the enforcer decided,
+                    // so the model never sees room the enforcer could not
+                    // have.
+                    if let Some(reqs) = charged(policy, rec, &origins[i]) {
+                        sim.add(&reqs, rec.at_unix_ns.max(call.sent_at_ns));
+                    }
+                }
                 let (Sent::Call { name, args }, Some(true), CallResult::Reply(_)) =
                     (&call.sent, call.schema_valid, &call.result)
                 else {
                     continue;
                 };
-                if upstream_gone_ns.is_some_and(|gone| call.sent_at_ns >= gone) {
+                if arrived || upstream_gone_ns.is_some_and(|gone| call.sent_at_ns >= gone) {
                     continue;
                 }
-                let Some(reqs) = admits(policy, name, args, &call.identity, &call.session) else {
+                let session = session_key(&call.identity, &call.session, call.replica);
+                let Some(reqs) = admits(policy, name, args, &call.identity, &session) else {
                     continue;
                 };
-                let records: Vec<&LedgerRecord> = call
-                    .arrivals
-                    .clone()
-                    .unwrap_or_default()
-                    .filter_map(|i| obs.ledger.get(i).filter(|r| is_call(r)))
-                    .collect();
-                // Reaching the mock at all means the enforcer did not deny
-                // it; only what executed counts against the limits.
-                if !records.is_empty() {
-                    // Counted from its arrival: after the enforcer decided, so
-                    // the model never sees room the enforcer could not have.
-                    if let Some(r) = records.iter().find(|r| r.executed) {
-                        sim.add(&reqs, r.at_unix_ns.max(call.sent_at_ns));
-                    }
-                } else if sim.surely_fits(mode, &reqs, call.sent_at_ns, tol) {
+                if sim.surely_fits(mode, &reqs, call.sent_at_ns, tol) {
                     out.calls.insert(ci);
                     out.findings.push(
                         Finding::new(
@@ -297,7 +318,8 @@ pub(crate) fn over_blocking(
             ) {
                 continue;
             }
-            let Some(reqs) = admits(policy, name, args, &call.identity, &call.session) else {
+            let session = session_key(&call.identity, &call.session, call.replica);
+            let Some(reqs) = admits(policy, name, args, &call.identity, &session) else {
                 continue;
             };
             offered += 1;
@@ -306,17 +328,17 @@ pub(crate) fn over_blocking(
                 expected += 1;
             }
         }
+        // Admitted is arrived, whether or not the mock could then run it.
         let mut actual = 0usize;
         for i in step.ledger.clone() {
-            let Some(rec) = obs.ledger.get(i).filter(|r| is_call(r) && r.executed) else {
+            let Some(rec) = obs.ledger.get(i).filter(|r| is_call(r)) else {
                 continue;
             };
-            let origin = &origins[i];
-            if let (Some(name), Some(args)) = (rec.raw_name.as_deref(), rec.arguments.as_ref())
-                && let Some(reqs) = admits(policy, name, args, &origin.identity, &origin.session)
-            {
-                sim.add(&reqs, rec.at_unix_ns);
+            if let Some(reqs) = judged(policy, rec, &origins[i]) {
                 actual += 1;
+                if charged(policy, rec, &origins[i]).is_some() {
+                    sim.add(&reqs, rec.at_unix_ns);
+                }
             }
         }
         if actual < expected {

@@ -41,10 +41,31 @@ pub fn is_call(rec: &LedgerRecord) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origin {
     pub identity: String,
+    /// The session's label in the scenario.
     pub session: String,
+    /// The instance of the target the session talked to.
+    pub replica: usize,
     /// The send that alone caused it, if any.
     pub call: Option<usize>,
     pub step: Option<usize>,
+}
+
+impl Origin {
+    /// The session as the policy's `session` scope sees it.
+    pub(crate) fn session_key(&self) -> String {
+        session_key(&self.identity, &self.session, self.replica)
+    }
+}
+
+/// One session of a scenario, as the `session` scope counts it. The harness
+/// opens a session per identity, label and replica: the same label under
+/// two identities names two sessions, with counters of their own.
+pub(crate) fn session_key(identity: &str, label: &str, replica: usize) -> String {
+    if replica == 0 {
+        format!("{identity}/{label}")
+    } else {
+        format!("{identity}/{label}@{replica}")
+    }
 }
 
 fn origins(obs: &Observation) -> Vec<Origin> {
@@ -54,6 +75,7 @@ fn origins(obs: &Observation) -> Vec<Origin> {
         .map(|rec| Origin {
             identity: rec.identity.clone().unwrap_or_else(|| "?".into()),
             session: rec.session.clone().unwrap_or_else(|| "?".into()),
+            replica: 0,
             call: None,
             step: None,
         })
@@ -66,6 +88,10 @@ fn origins(obs: &Observation) -> Vec<Origin> {
         };
         let identity = one(|c| &c.identity);
         let session = one(|c| &c.session);
+        let replica = calls
+            .first()
+            .map(|c| c.replica)
+            .filter(|first| calls.iter().all(|c| c.replica == *first));
         for i in step.ledger.clone() {
             if let Some(o) = out.get_mut(i) {
                 o.step = Some(step.index);
@@ -75,6 +101,9 @@ fn origins(obs: &Observation) -> Vec<Origin> {
                 if let Some(s) = &session {
                     o.session = s.clone();
                 }
+                if let Some(r) = replica {
+                    o.replica = r;
+                }
             }
         }
     }
@@ -83,6 +112,7 @@ fn origins(obs: &Observation) -> Vec<Origin> {
             if let Some(o) = out.get_mut(i) {
                 o.identity = call.identity.clone();
                 o.session = call.session.clone();
+                o.replica = call.replica;
                 o.call = Some(ci);
             }
         }
@@ -111,7 +141,7 @@ pub fn judge(
                     tool: name,
                     args: rec.arguments.as_ref(),
                     grant: &origin.identity,
-                    session: &origin.session,
+                    session: &origin.session_key(),
                 },
                 None,
             ),

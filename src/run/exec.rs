@@ -144,7 +144,7 @@ pub async fn execute(
     // Late arrivals (a proxy that forwards after answering) still count.
     tokio::time::sleep(Duration::from_millis(20)).await;
     poll(arena, &mut obs);
-    obs.ledger = arena.records().to_vec();
+    obs.ledger = arena.take_records();
     if let Some(dead) = arena.dead_server() {
         obs.errors.push(dead);
     }
@@ -176,6 +176,28 @@ fn plan(
     seed: u64,
     replicas: usize,
 ) -> Vec<Send> {
+    // The tool, and literal arguments with their schema verdict, are the
+    // same for every send of the step: worked out once, not per send (a
+    // flood repeats a call hundreds of times).
+    let tool = step
+        .kind
+        .tool()
+        .and_then(|name| catalogue.resolve(name, crate::names::NameMatching::Lenient));
+    let literal = match &step.kind {
+        StepKind::Call {
+            args: ArgSpec::Literal(v),
+            set,
+            ..
+        } => {
+            let mut value = v.clone();
+            for (path, v) in set {
+                crate::generate::set_path(&mut value, path, v.clone());
+            }
+            let valid = tool.map(|t| t.validate(&value).is_empty());
+            Some((value, valid))
+        }
+        _ => None,
+    };
     (0..step.repeat)
         .map(|n| {
             let label = match &step.session {
@@ -190,14 +212,20 @@ fn plan(
                     Spread::RoundRobin => n as usize % replicas.max(1),
                 },
             };
-            let (sent, schema_valid) = match &step.kind {
-                StepKind::Call { name, args, set } => {
-                    let tool = catalogue.resolve(name, crate::names::NameMatching::Lenient);
-                    let schema = tool.map(|t| t.entry().input_schema.clone());
+            let (sent, schema_valid) = match (&step.kind, &literal) {
+                (StepKind::Call { name, .. }, Some((value, valid))) => (
+                    Sent::Call {
+                        name: name.clone(),
+                        args: value.clone(),
+                    },
+                    *valid,
+                ),
+                (StepKind::Call { name, args, set }, None) => {
+                    let schema = tool.map(|t| &t.entry().input_schema);
                     let seed = seed
                         .wrapping_mul(1_000_003)
                         .wrapping_add((step_index as u64) * 100_000 + u64::from(n));
-                    let mut value = match (args, &schema) {
+                    let mut value = match (args, schema) {
                         (ArgSpec::Literal(v), _) => v.clone(),
                         (ArgSpec::Generate(Generation::Valid), Some(s)) => {
                             crate::generate::valid(s, seed)
@@ -221,13 +249,13 @@ fn plan(
                         valid,
                     )
                 }
-                StepKind::Raw { bytes, .. } => (
+                (StepKind::Raw { bytes, .. }, _) => (
                     Sent::Raw {
                         bytes: bytes.clone(),
                     },
                     None,
                 ),
-                StepKind::List => (Sent::List, None),
+                (StepKind::List, _) => (Sent::List, None),
             };
             Send {
                 key,

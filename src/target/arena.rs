@@ -40,10 +40,13 @@ pub struct Arena {
     replicas: usize,
     time_scale: f64,
     servers: Vec<Server>,
-    sessions: HashMap<SessionKey, Arc<Client>>,
-    tail: Tail,
+    pub(super) sessions: HashMap<SessionKey, Arc<Client>>,
+    pub(super) tail: Tail,
     /// Records that were in a shared ledger before this arena began.
-    base: usize,
+    pub(super) base: usize,
+    /// The target's counter files, when the harness knows where the target
+    /// keeps all of its state between calls (see [`Arena::reset`]).
+    pub(super) counter_files: Option<Vec<PathBuf>>,
 }
 
 /// What an arena needs to know about the scenario.
@@ -189,6 +192,13 @@ impl Arena {
         let mut tail = Tail::new(ledger);
         tail.poll()?;
         let base = tail.records().len();
+        // The built-in stdio enforcer keeps every counter (grant, session,
+        // global) in these files and nothing else between calls.
+        let counter_files = super::reuse::resettable(target, cfg).then(|| {
+            (0..replicas)
+                .map(|r| dir.join(format!("counters-{r}.json")))
+                .collect()
+        });
         Ok(Arena {
             cfg: cfg.clone(),
             revision: spec.revision,
@@ -206,6 +216,7 @@ impl Arena {
             sessions: HashMap::new(),
             tail,
             base,
+            counter_files,
         })
     }
 
@@ -294,6 +305,16 @@ impl Arena {
     pub fn records(&self) -> &[LedgerRecord] {
         let all = self.tail.records();
         &all[self.base.min(all.len())..]
+    }
+
+    /// Hands over this arena's records so far, instead of copying them:
+    /// [`Arena::records`] then starts after them, and outcome lines that
+    /// come later for them are ignored.
+    pub fn take_records(&mut self) -> Vec<LedgerRecord> {
+        let mut all = self.tail.take();
+        let mine = all.split_off(self.base.min(all.len()));
+        self.base = 0;
+        mine
     }
 
     /// Whether a server this arena started has died, with its stderr.

@@ -10,6 +10,7 @@ mod arena;
 mod faketime;
 mod process;
 mod redis_db;
+mod reuse;
 mod template;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use arena::{Arena, ArenaSpec, SessionKey};
 pub use process::Server;
+pub use reuse::resettable;
 pub use template::{Placeholders, expand, uses};
 
 /// How the harness reaches the enforcer under test.
@@ -133,6 +135,8 @@ pub enum TargetError {
     Ledger(#[from] crate::mock::ledger::LedgerError),
     #[error("preparing a redis database: {0}")]
     Redis(String),
+    #[error("this target's state cannot be reset between scenarios")]
+    NotResettable,
 }
 
 /// The template the built-in enforcer runs from, over stdio: one process per

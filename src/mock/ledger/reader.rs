@@ -18,6 +18,9 @@ struct Fold {
     records: Vec<LedgerRecord>,
     by_key: HashMap<(String, u64), usize>,
     lines: usize,
+    /// Records dropped by [`Tail::forget`]; an outcome may still come for
+    /// one of them, and is then ignored.
+    forgotten: usize,
 }
 
 impl Fold {
@@ -40,10 +43,15 @@ impl Fold {
             }
             LedgerLine::Outcome(out) => {
                 let key = (out.instance.clone(), out.seq);
-                let i = *self.by_key.get(&key).ok_or(LedgerError::Orphan {
-                    line: self.lines,
-                    seq: out.seq,
-                })?;
+                let Some(&i) = self.by_key.get(&key) else {
+                    if self.forgotten > 0 {
+                        return Ok(());
+                    }
+                    return Err(LedgerError::Orphan {
+                        line: self.lines,
+                        seq: out.seq,
+                    });
+                };
                 if let Some(rec) = self.records.get_mut(i) {
                     rec.apply(out);
                 }
@@ -122,9 +130,24 @@ impl Tail {
         Ok(self.fold.records.len() - before)
     }
 
-    /// The records read so far.
+    /// The records read so far (since the last [`Tail::forget`]).
     pub fn records(&self) -> &[LedgerRecord] {
         &self.fold.records
+    }
+
+    /// Drops every record read so far, keeping the place in the file: a
+    /// long-lived arena reads millions of records, and each use needs only
+    /// its own. Outcome lines for dropped records are ignored from now on.
+    pub fn forget(&mut self) {
+        self.take();
+    }
+
+    /// Like [`Tail::forget`], handing the records over instead of dropping
+    /// them.
+    pub fn take(&mut self) -> Vec<LedgerRecord> {
+        self.fold.forgotten += self.fold.records.len();
+        self.fold.by_key.clear();
+        std::mem::take(&mut self.fold.records)
     }
 
     /// Polls until a record satisfies `pred`, up to `timeout`.
@@ -277,6 +300,33 @@ mod tests {
         assert_eq!(tail.poll().unwrap(), 1);
         assert_eq!(tail.records()[0].outcome, Some(Outcome::Ignored));
         assert_eq!(tail.records().len(), 2);
+    }
+
+    #[test]
+    fn a_forgetful_tail_keeps_its_place_and_ignores_late_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let mut tail = Tail::new(&path);
+        let ledger = Ledger::to_file(&path, false).unwrap();
+        ledger.arrive(&mut call("t", 1, json!({}))).unwrap();
+        assert_eq!(tail.poll().unwrap(), 1);
+        tail.forget();
+        assert!(tail.records().is_empty());
+        let outcome = |seq| OutcomeLine {
+            seq,
+            instance: String::new(),
+            executed: true,
+            outcome: Outcome::Ok,
+            touched: None,
+        };
+        // The outcome of the forgotten record lands after the forget.
+        ledger.conclude(outcome(1)).unwrap();
+        ledger.arrive(&mut call("t", 2, json!({}))).unwrap();
+        ledger.conclude(outcome(2)).unwrap();
+        assert_eq!(tail.poll().unwrap(), 1);
+        assert_eq!(tail.records().len(), 1);
+        assert_eq!(tail.records()[0].seq, 2);
+        assert!(tail.records()[0].executed);
     }
 
     #[test]

@@ -35,9 +35,11 @@ pub struct FuzzArgs {
     /// Stop after this many distinct findings.
     #[arg(long, default_value_t = 5)]
     pub max_findings: usize,
-    /// Cases run at once.
-    #[arg(long, default_value_t = 4)]
-    pub jobs: usize,
+    /// Cases run at once [default: 16 where one target serves case after
+    /// case (the built-in enforcer over stdio), else 4, since each case then
+    /// starts the target afresh].
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Steps per case, at most.
     #[arg(long, default_value_t = 4)]
     pub max_steps: usize,
@@ -85,15 +87,24 @@ pub fn config(args: &FuzzArgs) -> Result<FuzzConfig, String> {
             .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
             .collect(),
     };
+    let harness = args.target.harness()?;
+    let target = args.target.spec()?;
+    let jobs = args
+        .jobs
+        .unwrap_or(if crate::target::resettable(&target, &harness) {
+            16
+        } else {
+            4
+        });
     Ok(FuzzConfig {
-        harness: args.target.harness()?,
-        target: args.target.spec()?,
+        harness,
+        target,
         policies,
         budget: args.budget,
         seed: args.seed,
         save: args.save.clone(),
         max_findings: args.max_findings.max(1),
-        jobs: args.jobs.max(1),
+        jobs: jobs.max(1),
         max_steps: args.max_steps.max(1),
         ignore: args.ignore.clone(),
         shrink_time: args.shrink_time,

@@ -10,6 +10,7 @@
 pub mod case;
 pub mod cli;
 mod focus;
+mod pool;
 mod shrink;
 
 use std::collections::BTreeMap;
@@ -17,16 +18,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::mock::catalogue::Catalogue;
-use crate::oracle::{self, Check, Finding, Overrides, Tolerance};
+use crate::oracle::{Check, Finding};
 use crate::scenario::{Loader, POLICIES_DIR, Scenario};
-use crate::target::{Arena, ArenaSpec, HarnessConfig, TargetSpec, Transport};
+use crate::target::{HarnessConfig, TargetSpec, Transport};
 pub use case::{CaseDraft, DraftKind, Model, StepDraft};
+
+/// How often a running campaign reports its progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// The policies a campaign picks from when none is given.
 pub const BUNDLED_POLICIES: [(&str, &str); 2] = [
@@ -157,6 +162,7 @@ pub(crate) struct Bench<'a> {
     loader: Loader,
     catalogue: &'a Catalogue,
     scratch: PathBuf,
+    pool: pool::Pool,
 }
 
 impl Bench<'_> {
@@ -170,65 +176,15 @@ impl Bench<'_> {
 
     async fn run(&self, draft: &CaseDraft, id: &str) -> Result<Outcome, FuzzError> {
         let scenario = self.scenario(draft, id)?;
-        Ok(run_scenario(
-            &self.cfg.harness,
-            &self.cfg.target,
-            &scenario,
-            self.catalogue,
-        )
-        .await)
-    }
-}
-
-async fn run_scenario(
-    harness: &HarnessConfig,
-    target: &TargetSpec,
-    scenario: &Scenario,
-    catalogue: &Catalogue,
-) -> Outcome {
-    let (policy, _) = match super::load_policy(scenario) {
-        Ok(p) => p,
-        Err(e) => {
-            return Outcome {
-                calls: 0,
-                findings: Vec::new(),
-                error: Some(e),
-            };
-        }
-    };
-    let spec = ArenaSpec {
-        policy: &policy,
-        strict_mock: scenario.strict_mock,
-        revision: scenario.revision,
-    };
-    let mut arena = match Arena::new(harness, target, &spec).await {
-        Ok(a) => a,
-        Err(e) => {
-            return Outcome {
-                calls: 0,
-                findings: Vec::new(),
-                error: Some(e.to_string()),
-            };
-        }
-    };
-    // Seed 0, as `gauntlet run` uses by default: the saved file replays the
-    // very same sends.
-    let obs = super::exec::execute(scenario, &policy, catalogue, &mut arena, 0).await;
-    let finished = arena.finish(None).await;
-    let overrides = Overrides {
-        max_arrivals: scenario.expect.max_arrivals,
-        no_success: scenario.expect.no_success,
-    };
-    let judgement = oracle::judge(&policy, &obs, &overrides, Tolerance::default());
-    let error = obs
-        .errors
-        .first()
-        .cloned()
-        .or_else(|| finished.err().map(|e| e.to_string()));
-    Outcome {
-        calls: obs.calls.len() as u64,
-        findings: judgement.findings,
-        error,
+        Ok(self
+            .pool
+            .run(
+                &self.cfg.harness,
+                &self.cfg.target,
+                &scenario,
+                self.catalogue,
+            )
+            .await)
     }
 }
 
@@ -295,11 +251,11 @@ pub async fn fuzz(
         loader: Loader::new(&policies_dir).check_layout(false),
         catalogue: &catalogue,
         scratch: work.path().to_path_buf(),
+        pool: pool::Pool::default(),
     };
 
     let mut runner = runner(cfg.seed);
     let strategy = genome(models.len(), cfg.max_steps);
-    let mut drafts = Vec::new();
     let draw = |runner: &mut TestRunner, case: u64| -> Option<CaseDraft> {
         let (p, genomes) = strategy.new_tree(runner).ok()?.current();
         // Focused families take turns with each policy.
@@ -327,68 +283,101 @@ pub async fn fuzz(
     let mut summary = FuzzSummary::default();
     let mut seen: Vec<Vec<Check>> = Vec::new();
     let mut next_case = 0u64;
+    let jobs = cfg.jobs.max(1);
+    // Cases drawn in order, `jobs` in flight, a new one started as soon as
+    // any ends (one slow case must not hold the others back); results are
+    // taken in draw order. The draw never depends on results, so a seed
+    // always gives the same cases.
+    let mut inflight = FuturesUnordered::new();
+    // Ended cases waiting for their turn; `None` for a number whose draw
+    // failed.
+    type Ended = Option<(CaseDraft, Result<Outcome, FuzzError>)>;
+    let mut done: BTreeMap<u64, Ended> = BTreeMap::new();
+    let mut next_result = 0u64;
+    // Failures waiting to be shrunk, once nothing else is in flight: a
+    // case left unpolled while another is shrunk would see its replies
+    // late and report them as hung.
+    let mut to_shrink: Vec<(u64, CaseDraft, Vec<Check>, Vec<Finding>)> = Vec::new();
+    let mut last_report = Instant::now();
     'campaign: loop {
-        // A batch of cases drawn in order, run `jobs` at a time; the draw
-        // never depends on results, so a seed always gives the same cases.
-        let more = match cfg.budget {
-            Budget::Cases(n) => n.saturating_sub(next_case).min(cfg.jobs.max(1) as u64),
-            Budget::Time(t) if started.elapsed() < t => cfg.jobs.max(1) as u64,
-            Budget::Time(_) => 0,
-        };
-        if more == 0 {
-            break;
-        }
-        drafts.clear();
-        for _ in 0..more {
-            if let Some(d) = draw(&mut runner, next_case) {
-                drafts.push((next_case, d));
+        while to_shrink.is_empty() && inflight.len() < jobs {
+            let more = match cfg.budget {
+                Budget::Cases(n) => next_case < n,
+                Budget::Time(t) => started.elapsed() < t,
+            };
+            if !more {
+                break;
             }
+            let n = next_case;
             next_case += 1;
+            match draw(&mut runner, n) {
+                Some(draft) => {
+                    let bench = &bench;
+                    inflight.push(async move {
+                        let result = bench.run(&draft, &format!("fz-case-{n}")).await;
+                        (n, draft, result)
+                    });
+                }
+                None => {
+                    done.insert(n, None);
+                }
+            }
         }
-        let results: Vec<_> = futures_util::stream::iter(drafts.iter())
-            .map(|(n, d)| {
-                let bench = &bench;
-                async move { (*n, d, bench.run(d, &format!("fz-case-{n}")).await) }
-            })
-            .buffered(cfg.jobs.max(1))
-            .collect()
-            .await;
-        for (n, draft, result) in results {
-            let outcome = result?;
-            summary.progress.cases += 1;
-            summary.progress.calls += outcome.calls;
-            for tag in draft.tags() {
-                *summary.coverage.entry(tag).or_default() += 1;
+        let Some(ended) = done.remove(&next_result) else {
+            match inflight.next().await {
+                Some((n, draft, result)) => {
+                    done.insert(n, Some((draft, result)));
+                    continue;
+                }
+                None if to_shrink.is_empty() && done.is_empty() => break,
+                None => {}
             }
-            if let Some(e) = outcome.error {
-                summary.errors.push(format!("case {n}: {e}"));
+            for (n, draft, checks, reported) in std::mem::take(&mut to_shrink) {
+                let found = shrink::shrink(&bench, draft.clone(), &checks, reported).await?;
+                let finding = finish(cfg, n, &draft, found, checks, &policies_dir)?;
+                summary.findings.push(finding);
+                summary.progress.findings = summary.findings.len();
+                summary.progress.elapsed = started.elapsed();
+                on_progress(&summary.progress);
+                if summary.findings.len() >= cfg.max_findings {
+                    break 'campaign;
+                }
             }
-            let reported: Vec<Finding> = outcome
-                .findings
-                .into_iter()
-                .filter(|f| !cfg.ignore.contains(&f.check))
-                .collect();
-            if reported.is_empty() {
-                continue;
-            }
+            continue;
+        };
+        let n = next_result;
+        next_result += 1;
+        let Some((draft, result)) = ended else {
+            continue;
+        };
+        let outcome = result?;
+        summary.progress.cases += 1;
+        summary.progress.calls += outcome.calls;
+        for tag in draft.tags() {
+            *summary.coverage.entry(tag).or_default() += 1;
+        }
+        if let Some(e) = outcome.error {
+            summary.errors.push(format!("case {n}: {e}"));
+        }
+        let reported: Vec<Finding> = outcome
+            .findings
+            .into_iter()
+            .filter(|f| !cfg.ignore.contains(&f.check))
+            .collect();
+        if !reported.is_empty() {
             let checks = checks_of(&reported);
-            if seen.contains(&checks) {
-                continue;
+            if !seen.contains(&checks) && seen.len() < cfg.max_findings {
+                seen.push(checks.clone());
+                to_shrink.push((n, draft, checks, reported));
             }
-            seen.push(checks.clone());
-            let found = shrink::shrink(&bench, draft.clone(), &checks, reported).await?;
-            let finding = finish(cfg, n, draft, found, checks, &policies_dir)?;
-            summary.findings.push(finding);
+        }
+        if last_report.elapsed() >= PROGRESS_EVERY {
+            last_report = Instant::now();
             summary.progress.elapsed = started.elapsed();
             on_progress(&summary.progress);
-            if summary.findings.len() >= cfg.max_findings {
-                break 'campaign;
-            }
         }
-        summary.progress.findings = summary.findings.len();
-        summary.progress.elapsed = started.elapsed();
-        on_progress(&summary.progress);
     }
+    bench.pool.close().await;
     summary.progress.findings = summary.findings.len();
     summary.progress.elapsed = started.elapsed();
     Ok(summary)
