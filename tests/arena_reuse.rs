@@ -25,14 +25,9 @@ fn policy(scope: &str) -> String {
 
 fn harness(transport: Transport) -> HarnessConfig {
     HarnessConfig {
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
         timeout: Duration::from_secs(10),
         transport,
-        keep_workdirs: None,
-        shared_ledger: None,
-        replicas: 1,
-        redis: None,
-        time_scale: 1.0,
+        ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
     }
 }
 

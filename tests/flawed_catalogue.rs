@@ -11,7 +11,7 @@ use std::time::Duration;
 use gauntlet::report::Collector;
 use gauntlet::run::{RunConfig, Status, run};
 use gauntlet::scenario::Scenario;
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,15 +38,8 @@ async fn failing(target: TargetSpec, patterns: &[&str]) -> Vec<(String, String)>
     };
     let cfg = RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
-            tools: None,
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target,
         control: false,

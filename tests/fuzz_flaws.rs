@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gauntlet::oracle::Check;
 use gauntlet::run::fuzz::{BUNDLED_POLICIES, Budget, FuzzConfig, FuzzSummary, check_word, fuzz};
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 
 /// Every flaw but `negative-increment`: the fixture checks arguments against
 /// the tool's schema before it counts, and every numeric argument of the
@@ -54,15 +54,8 @@ fn template(flaw: Option<&str>) -> String {
 fn config(target: TargetSpec, save: Option<PathBuf>, budget: Budget) -> FuzzConfig {
     FuzzConfig {
         harness: HarnessConfig {
-            exe: exe(),
             timeout: Duration::from_secs(3),
-            transport: Transport::Stdio,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
-            tools: None,
+            ..HarnessConfig::new(exe())
         },
         target,
         policies: BUNDLED_POLICIES

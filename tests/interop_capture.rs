@@ -17,7 +17,7 @@ use gauntlet::mock::catalogue::Catalogue;
 use gauntlet::mock::ledger;
 use gauntlet::report::Collector;
 use gauntlet::run::{RunConfig, Status, run};
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 use serde_json::{Value, json};
 
 const POLICY: &str = r#"version: "1"
@@ -266,15 +266,9 @@ async fn scenarios_against_the_captured_tools_pass_the_builtin_and_land_on_the_b
     let scenarios = gauntlet::scenario::load_catalogue(&catalogue_dir).unwrap();
     let cfg = RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(bin()),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
             tools: Some(manifest),
+            ..HarnessConfig::new(PathBuf::from(bin()))
         },
         target: TargetSpec::Builtin,
         control: true,
@@ -388,15 +382,9 @@ async fn the_plan_derived_from_the_policy_passes_the_builtin_over_the_captured_t
     }
     let cfg = RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(bin()),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
             tools: Some(manifest),
+            ..HarnessConfig::new(PathBuf::from(bin()))
         },
         target: TargetSpec::Builtin,
         control: true,

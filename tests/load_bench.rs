@@ -13,15 +13,10 @@ use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
 fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> BenchConfig {
     BenchConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
             transport,
             keep_workdirs: keep.map(Path::to_path_buf),
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
-            tools: None,
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target,
         policy: gauntlet::policy::parse_json(BENCH_POLICY, "bench-policy.json").unwrap(),
@@ -62,6 +57,14 @@ async fn the_correction_charges_a_stall_to_every_call_it_held_up() {
         allow: 100,
         deny: 0,
     };
+    // Reads of an empty store only: writes would grow the store that each
+    // GetCustomers scans, and that slow creep (not the stall) would set the
+    // uncorrected tail.
+    cfg.policy = gauntlet::policy::parse_json(
+        r#"{"version":"1","default":"deny","tools":{"WizCommerce Open API_GetCustomers":{}}}"#,
+        "reads.json",
+    )
+    .unwrap();
     cfg.mock_args = ["--stall-every", "500", "--stall-ms", "50"]
         .map(String::from)
         .to_vec();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use gauntlet::load::log::{self, PhaseLog};
 use gauntlet::load::{BENCH_POLICY, BenchConfig, BenchOutcome, Class, Mix, Schedule, run_bench};
 use gauntlet::run::{NoSink, Percentiles, PhaseReport, Shard};
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 use hdrhistogram::Histogram;
 
 const RATE: f64 = 300.0;
@@ -20,15 +20,9 @@ const RATE: f64 = 300.0;
 fn config(shard: Shard, keep: &Path) -> BenchConfig {
     BenchConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
             keep_workdirs: Some(keep.to_path_buf()),
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
-            tools: None,
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target: TargetSpec::Builtin,
         policy: gauntlet::policy::parse_json(BENCH_POLICY, "bench-policy.json").unwrap(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use gauntlet::oracle::Verdict;
 use gauntlet::report::Collector;
 use gauntlet::run::{RunConfig, Status, run};
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_false_findings_pass_against_the_reference_enforcer() {
@@ -19,14 +19,8 @@ async fn saved_false_findings_pass_against_the_reference_enforcer() {
     assert_eq!(scenarios.len(), 2);
     let cfg = RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target: TargetSpec::Builtin,
         control: false,

@@ -17,7 +17,7 @@ use gauntlet::plan::cli::{Prepared, prepare};
 use gauntlet::report::Collector;
 use gauntlet::run::{RunConfig, ScenarioReport, Status, run};
 use gauntlet::scenario::Scenario;
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -62,15 +62,9 @@ async fn run_plan(
     std::fs::write(&tools, manifest.to_string()).unwrap();
     let cfg = RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
             tools: Some(tools),
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target,
         control,

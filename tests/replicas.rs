@@ -29,15 +29,12 @@ fn root() -> &'static Path {
 fn config(transport: Transport, redis: Option<String>, keep: &Path) -> RunConfig {
     RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(BIN),
             timeout: Duration::from_secs(10),
             transport,
             keep_workdirs: Some(keep.to_path_buf()),
-            shared_ledger: None,
             replicas: 3,
             redis,
-            time_scale: 1.0,
-            tools: None,
+            ..HarnessConfig::new(PathBuf::from(BIN))
         },
         target: TargetSpec::Builtin,
         control: false,

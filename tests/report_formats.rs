@@ -13,7 +13,7 @@ mod report_support;
 
 use gauntlet::report::{Collector, Format, RunReport, render, render_many};
 use gauntlet::run::{EventSink, Merged, RunConfig, Shard, Status, run};
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 use report_support::{bench, bench_without_samples};
 use serde_json::Value;
 
@@ -24,15 +24,8 @@ fn root() -> &'static Path {
 fn config(target: TargetSpec) -> RunConfig {
     RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
-            tools: None,
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target,
         control: true,

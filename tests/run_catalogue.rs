@@ -19,15 +19,9 @@ fn fixtures() -> PathBuf {
 fn config(target: TargetSpec, transport: Transport, control: bool) -> RunConfig {
     RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
             transport,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
-            tools: None,
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target,
         control,

@@ -86,15 +86,10 @@ fn world(dir: &Path) -> PathBuf {
 fn config(target: TargetSpec, transport: Transport, tools: &Path) -> RunConfig {
     RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
             timeout: Duration::from_secs(10),
             transport,
-            keep_workdirs: None,
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
-            time_scale: 1.0,
             tools: Some(tools.to_path_buf()),
+            ..HarnessConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")))
         },
         target,
         control: true,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use gauntlet::mock::ledger;
 use gauntlet::report::{Collector, RunReport};
 use gauntlet::run::{RunConfig, Status, run};
-use gauntlet::target::{HarnessConfig, TargetSpec, Transport};
+use gauntlet::target::{HarnessConfig, TargetSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gauntlet");
 const POST: &str = "WizCommerce Open API_PostCustomers";
@@ -23,15 +23,10 @@ fn root() -> &'static Path {
 async fn run_reset(target: TargetSpec, keep: &Path) -> RunReport {
     let cfg = RunConfig {
         harness: HarnessConfig {
-            exe: PathBuf::from(BIN),
             timeout: Duration::from_secs(10),
-            transport: Transport::Stdio,
             keep_workdirs: Some(keep.to_path_buf()),
-            shared_ledger: None,
-            replicas: 1,
-            redis: None,
             time_scale: 60.0,
-            tools: None,
+            ..HarnessConfig::new(PathBuf::from(BIN))
         },
         target,
         control: false,

@@ -97,6 +97,23 @@ pub struct HarnessConfig {
 }
 
 impl HarnessConfig {
+    /// The command line's defaults around `exe`: one instance over stdio, a
+    /// 5 s timeout, the bundled tools, no Redis, the wall clock. Callers set
+    /// what differs with struct update syntax.
+    pub fn new(exe: PathBuf) -> HarnessConfig {
+        HarnessConfig {
+            exe,
+            timeout: Duration::from_secs(5),
+            transport: Transport::Stdio,
+            keep_workdirs: None,
+            shared_ledger: None,
+            replicas: 1,
+            redis: None,
+            time_scale: 1.0,
+            tools: None,
+        }
+    }
+
     /// The switches that make a mock serve [`HarnessConfig::tools`] (none
     /// for the bundled tools): every mock the harness starts gets them.
     pub fn mock_tools_args(&self) -> Vec<String> {
