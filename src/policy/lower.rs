@@ -286,6 +286,8 @@ pub(crate) struct LimitFields {
 impl RawLimit<'_> {
     /// Checks every field of a limit written at `at`, reporting each bad one.
     pub(crate) fn check(&self, ctx: &mut Ctx<'_>, at: &DocPath) -> Option<LimitFields> {
+        // Diagnostics at one place keep the order they are made in, and a
+        // one-line YAML mapping is one place: keep this order.
         let mut ok = true;
         if self.counter.trim().is_empty() {
             ctx.error(&at.key("counter"), "counter must not be empty");
@@ -381,7 +383,7 @@ pub(crate) fn condition(
 }
 
 /// `second`, `minute`, `hour`, `day`, or a whole number of seconds.
-pub(crate) fn window(value: &Value) -> Result<Window, String> {
+fn window(value: &Value) -> Result<Window, String> {
     let secs = match value {
         Value::String(s) => match s.as_str() {
             "second" => 1,
@@ -430,7 +432,7 @@ pub(crate) fn whole(value: &Value, what: &str, positive: bool) -> Result<u64, St
     Err(format!("{what} must be a whole number, got `{n}`"))
 }
 
-pub(crate) fn scope(s: &str) -> Result<Scope, String> {
+fn scope(s: &str) -> Result<Scope, String> {
     match s {
         "grant" => Ok(Scope::Grant),
         "session" => Ok(Scope::Session),
