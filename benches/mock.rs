@@ -70,11 +70,18 @@ fn decode(c: &mut Criterion) {
             jsonrpc::classify(&v).unwrap()
         })
     });
+    g.bench_function("serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(&frame).unwrap())
+    });
     g.bench_function("duplicate_keys", |b| {
         b.iter(|| keys::duplicate_keys(&frame))
     });
     g.bench_function("parse_with_key_issues", |b| {
         b.iter(|| keys::parse_with_key_issues(&frame).unwrap())
+    });
+    // The enforcer's strict parse.
+    g.bench_function("parse_with_key_issues_go_fold", |b| {
+        b.iter(|| keys::parse_with_key_issues_folding(&frame, keys::CaseFold::Go).unwrap())
     });
     g.bench_function("sha256", |b| {
         b.iter(|| gauntlet::mock::ledger::sha256_hex(&frame))

@@ -4,14 +4,13 @@
 //! The proxy judges the `Value` but forwards the original bytes, so the two
 //! must mean the same thing to every parser behind it. With a repeated key
 //! they may not (serde keeps the last, others keep the first, Go matches
-//! keys ignoring case). Doing the check inside the parse costs a few
-//! comparisons per key instead of a second walk; the slow, pointer-naming
-//! walk of [`crate::mcp::keys`] runs only to explain a frame already refused.
+//! keys ignoring case, Unicode included). The scan is the one-pass parse of
+//! [`crate::mcp::keys`] under Go's folding, the widest a common upstream
+//! applies.
 
-use std::fmt;
+use serde_json::Value;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use crate::mcp::keys::{self, CaseFold, KeyIssue, KeyIssueKind};
 
 /// Why a frame failed the strict parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,28 +24,22 @@ pub enum StrictError {
 /// Parses `bytes` as one JSON value, refusing duplicate and case-variant
 /// keys in any object at any depth.
 pub fn parse(bytes: &[u8]) -> Result<Value, StrictError> {
-    let mut ambiguous = false;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Seed {
-        ambiguous: &mut ambiguous,
+    let (value, issues) = keys::parse_with_key_issues_folding(bytes, CaseFold::Go)
+        .map_err(|e| StrictError::Json(e.to_string()))?;
+    if issues.is_empty() {
+        Ok(value)
+    } else {
+        Err(StrictError::AmbiguousKeys(explain(&issues)))
     }
-    .deserialize(&mut de)
-    .map_err(|e| StrictError::Json(e.to_string()))?;
-    de.end().map_err(|e| StrictError::Json(e.to_string()))?;
-    if ambiguous {
-        return Err(StrictError::AmbiguousKeys(explain(bytes)));
-    }
-    Ok(value)
 }
 
-fn explain(bytes: &[u8]) -> String {
-    let issues = crate::mcp::keys::duplicate_keys(bytes).unwrap_or_default();
+fn explain(issues: &[KeyIssue]) -> String {
     let parts: Vec<String> = issues
         .iter()
         .map(|i| {
             let kind = match i.kind {
-                crate::mcp::keys::KeyIssueKind::Duplicate => "duplicate",
-                crate::mcp::keys::KeyIssueKind::CaseVariant => "case-variant",
+                KeyIssueKind::Duplicate => "duplicate",
+                KeyIssueKind::CaseVariant => "case-variant",
             };
             let at = if i.pointer.is_empty() {
                 "/"
@@ -56,97 +49,7 @@ fn explain(bytes: &[u8]) -> String {
             format!("{kind} key `{}` at `{at}`", i.key)
         })
         .collect();
-    if parts.is_empty() {
-        "frame has keys that are equal under unicode case folding".to_owned()
-    } else {
-        format!("frame has ambiguous keys: {}", parts.join(", "))
-    }
-}
-
-/// Whether two keys are equal under case folding. Go's decoder folds
-/// Unicode too, so the Kelvin sign matches `k` and the long s matches `s`:
-/// upper-casing then lower-casing every char covers those orbits.
-fn fold_eq(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
-    }
-    let fold = |s: &str| {
-        s.chars()
-            .flat_map(char::to_uppercase)
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    fold(a) == fold(b)
-}
-
-struct Seed<'a> {
-    ambiguous: &'a mut bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Seed<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Seed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any json value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(v) = seq.next_element_seed(Seed {
-            ambiguous: &mut *self.ambiguous,
-        })? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut obj = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            // Objects in calls are small: a linear scan beats hashing here.
-            if obj.keys().any(|k| fold_eq(k, &key)) {
-                *self.ambiguous = true;
-            }
-            let v = map.next_value_seed(Seed {
-                ambiguous: &mut *self.ambiguous,
-            })?;
-            obj.insert(key, v);
-        }
-        Ok(Value::Object(obj))
-    }
+    format!("frame has ambiguous keys: {}", parts.join(", "))
 }
 
 #[cfg(test)]
@@ -190,6 +93,17 @@ mod tests {
             );
         }
         assert!(parse("{\"caf\u{e9}\":1,\"cafe\":2}".as_bytes()).is_ok());
+        let err = parse("{\"arguments\":{\"s\":1,\"\u{17F}\":2}}".as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "frame has ambiguous keys: case-variant key `\u{17F}` at `/arguments`"
+        );
+    }
+
+    #[test]
+    fn keys_go_reads_apart_pass() {
+        // Go maps `ß` to itself, never to `ss`, so a Go upstream sees two fields.
+        assert!(parse("{\"stra\u{DF}e\":1,\"strasse\":2}".as_bytes()).is_ok());
     }
 
     #[test]

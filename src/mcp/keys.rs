@@ -5,6 +5,10 @@
 //! `"name":"allowed","name":"denied"` or `"Name":…` can mean one tool to an
 //! enforcer and another to the server behind it. A `Value` has already lost
 //! that information, so this walks the bytes.
+//!
+//! Which spellings count as "the same key" is a [`CaseFold`]: ASCII for the
+//! mock's ledger, Go's Unicode folding for an enforcer that must refuse
+//! whatever a Go server behind it could read as one field.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,8 +31,74 @@ pub struct KeyIssue {
 pub enum KeyIssueKind {
     /// The exact key appeared before.
     Duplicate,
-    /// A key equal to this one ignoring ASCII case appeared before.
+    /// A key equal to this one under the scan's [`CaseFold`] appeared before.
     CaseVariant,
+}
+
+/// Which spellings of a key count as case variants of each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaseFold {
+    /// ASCII letters only.
+    #[default]
+    Ascii,
+    /// Go's `encoding/json` field matching (Go 1.21 on): every char lowered
+    /// then uppered with Unicode's one-to-one mappings, so the Kelvin sign
+    /// matches `k`, `ſ` matches `s` and `İ` matches `i`, while `ß` and `ss`
+    /// stay apart. Older Go (`bytes.EqualFold`) joins the same keys, except
+    /// that it keeps `İ` and `ı` apart from `i`.
+    Go,
+}
+
+impl CaseFold {
+    /// The char `c` stands for in comparisons: ASCII comes out lower-case.
+    fn canon(self, c: char) -> char {
+        if c.is_ascii() {
+            return c.to_ascii_lowercase();
+        }
+        let folded = match self {
+            CaseFold::Ascii => return c,
+            CaseFold::Go => go_fold(c),
+        };
+        folded.to_ascii_lowercase()
+    }
+
+    fn eq(self, a: &str, b: &str) -> bool {
+        if self == CaseFold::Ascii || (a.is_ascii() && b.is_ascii()) {
+            return a.eq_ignore_ascii_case(b);
+        }
+        a.chars()
+            .map(|c| self.canon(c))
+            .eq(b.chars().map(|c| self.canon(c)))
+    }
+
+    /// FNV-1a over the folded key, so keys equal under the fold collide.
+    fn hash(self, key: &str) -> u64 {
+        const BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+        let step = |h: u64, b: u8| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        if self == CaseFold::Ascii || key.is_ascii() {
+            return key
+                .bytes()
+                .fold(BASIS, |h, b| step(h, b.to_ascii_lowercase()));
+        }
+        let mut buf = [0u8; 4];
+        key.chars().fold(BASIS, |h, c| {
+            self.canon(c).encode_utf8(&mut buf).bytes().fold(h, step)
+        })
+    }
+}
+
+/// Go's `unicode.ToUpper(unicode.ToLower(c))`. Rust only offers the full
+/// mappings; they differ from the simple ones where they give more than one
+/// char. Lower-casing does that only for `İ`, whose simple mapping is the
+/// first char (`i`); upper-casing does it for `ß`, ligatures and some Greek,
+/// and keeping the char there leaves every fold class as Go draws it.
+fn go_fold(c: char) -> char {
+    let lower = c.to_lowercase().next().unwrap_or(c);
+    let mut upper = lower.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        _ => lower,
+    }
 }
 
 /// Every duplicate or case-variant key in `bytes`, or `None` when the bytes
@@ -138,8 +208,17 @@ impl<'de> Visitor<'de> for Walk<'_> {
 /// pass. A server that must both read a frame and record its ambiguities
 /// pays for one parse instead of two.
 pub fn parse_with_key_issues(bytes: &[u8]) -> Result<(Value, Vec<KeyIssue>), serde_json::Error> {
+    parse_with_key_issues_folding(bytes, CaseFold::Ascii)
+}
+
+/// [`parse_with_key_issues`], with case variants found under `fold`.
+pub fn parse_with_key_issues_folding(
+    bytes: &[u8],
+    fold: CaseFold,
+) -> Result<(Value, Vec<KeyIssue>), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut state = Build {
+        fold,
         path: Vec::new(),
         issues: Vec::new(),
     };
@@ -154,6 +233,7 @@ enum Segment {
 }
 
 struct Build {
+    fold: CaseFold,
     /// Where the value being built sits; turned into a pointer only when an
     /// issue is found, so clean frames pay nothing for it.
     path: Vec<Segment>,
@@ -232,12 +312,13 @@ impl<'de> Visitor<'de> for BuildSeed<'_> {
         // one short hash per key, and only a fingerprint hit looks closer.
         let mut folded: Vec<u64> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let print = fold_hash(&key);
+            let fold = self.0.fold;
+            let print = fold.hash(&key);
             let kind = if !folded.contains(&print) {
                 None
             } else if obj.contains_key(&key) {
                 Some(KeyIssueKind::Duplicate)
-            } else if obj.keys().any(|k| k.eq_ignore_ascii_case(&key)) {
+            } else if obj.keys().any(|k| fold.eq(k, &key)) {
                 Some(KeyIssueKind::CaseVariant)
             } else {
                 None
@@ -261,13 +342,6 @@ impl<'de> Visitor<'de> for BuildSeed<'_> {
         }
         Ok(Value::Object(obj))
     }
-}
-
-/// FNV-1a over the ASCII-lower-cased bytes of a key.
-fn fold_hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
@@ -359,8 +433,63 @@ mod tests {
         #[test]
         fn one_pass_parse_matches_the_scan_on_any_json(text in json_text()) {
             let (value, issues) = parse_with_key_issues(text.as_bytes()).unwrap();
+            let (go_value, go_issues) =
+                parse_with_key_issues_folding(text.as_bytes(), CaseFold::Go).unwrap();
+            proptest::prop_assert_eq!(&go_issues, &issues);
             proptest::prop_assert_eq!(Some(issues), duplicate_keys(text.as_bytes()));
+            proptest::prop_assert_eq!(&go_value, &value);
             proptest::prop_assert_eq!(value, serde_json::from_str::<Value>(&text).unwrap());
+        }
+
+        #[test]
+        fn keys_equal_under_a_fold_share_its_fingerprint(
+            a in "[kKsSiI\u{212A}\u{17F}\u{130}\u{131}\u{DF}\u{1E9E}\u{E9}\u{C9}]{0,4}",
+            b in "[kKsSiI\u{212A}\u{17F}\u{130}\u{131}\u{DF}\u{1E9E}\u{E9}\u{C9}]{0,4}",
+        ) {
+            for fold in [CaseFold::Ascii, CaseFold::Go] {
+                if fold.eq(&a, &b) {
+                    proptest::prop_assert_eq!(fold.hash(&a), fold.hash(&b));
+                }
+            }
+            if CaseFold::Ascii.eq(&a, &b) {
+                proptest::prop_assert!(CaseFold::Go.eq(&a, &b));
+            }
+        }
+    }
+
+    #[test]
+    fn go_folding_finds_case_variants_beyond_ascii() {
+        // U+017F LONG S, U+212A KELVIN SIGN, U+0130 DOTTED CAPITAL I, U+1E9E CAPITAL SHARP S.
+        let raw = "{\"arguments\":{\"s\":1,\"\u{17F}\":2},\"kind\":0,\"\u{212A}IND\":1,\"\u{130}d\":2,\"id\":3,\"\u{DF}\":4,\"\u{1E9E}\":5}";
+        let (_, issues) = parse_with_key_issues_folding(raw.as_bytes(), CaseFold::Go).unwrap();
+        let found: Vec<(&str, &str, KeyIssueKind)> = issues
+            .iter()
+            .map(|i| (i.pointer.as_str(), i.key.as_str(), i.kind))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("/arguments", "\u{17F}", KeyIssueKind::CaseVariant),
+                ("", "\u{212A}IND", KeyIssueKind::CaseVariant),
+                ("", "id", KeyIssueKind::CaseVariant),
+                ("", "\u{1E9E}", KeyIssueKind::CaseVariant),
+            ]
+        );
+        let (_, ascii) = parse_with_key_issues(raw.as_bytes()).unwrap();
+        assert_eq!(ascii, vec![]);
+    }
+
+    #[test]
+    fn go_folding_keeps_apart_what_go_keeps_apart() {
+        // Full case mapping would join `ß` with `ss` and `ﬀ` with `ff`; Go's
+        // one-to-one mapping does not, nor does it strip accents.
+        for raw in [
+            "{\"\u{DF}\":1,\"ss\":2}",
+            "{\"\u{FB00}\":1,\"FF\":2}",
+            "{\"caf\u{E9}\":1,\"cafe\":2}",
+        ] {
+            let (_, issues) = parse_with_key_issues_folding(raw.as_bytes(), CaseFold::Go).unwrap();
+            assert_eq!(issues, vec![], "{raw}");
         }
     }
 

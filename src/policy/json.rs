@@ -9,11 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::PolicyError;
-use super::lower::{self, Ctx, Ordered};
-use super::model::{
-    Action, Condition, DefaultAction, Dialect, Limit, NameIndex, Policy, ToolRule, WindowMode,
-};
-use super::path::{ArgPath, DocPath};
+use super::lower::{self, Ctx, Lowered, Ordered, RawLimit, Settings};
+use super::model::{Action, Condition, Dialect, Limit, Policy, ToolRule, WindowMode};
+use super::path::DocPath;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +83,7 @@ struct JsonCondition {
 pub fn parse_json(src: &str, file: &str) -> Result<Policy, PolicyError> {
     let mut ctx = Ctx::new(file, src, Dialect::Json);
     let mut de = serde_json::Deserializer::from_str(src);
+    let pos_of = |e: &serde_json::Error| lower::parser_pos(e.line(), e.column());
     let raw: Option<JsonPolicy> =
         lower::parse_tracked(&mut ctx, &mut de, |e: &serde_json::Error| {
             (e.line() > 0).then(|| pos_of(e))
@@ -100,13 +99,6 @@ pub fn parse_json(src: &str, file: &str) -> Result<Policy, PolicyError> {
     ctx.finish(policy)
 }
 
-fn pos_of(e: &serde_json::Error) -> (u32, u32) {
-    (
-        u32::try_from(e.line()).unwrap_or(u32::MAX),
-        u32::try_from(e.column()).unwrap_or(0),
-    )
-}
-
 fn lower_policy(ctx: &mut Ctx<'_>, raw: JsonPolicy) -> Policy {
     let root = DocPath::default();
     if raw.version != "1" {
@@ -115,53 +107,20 @@ fn lower_policy(ctx: &mut Ctx<'_>, raw: JsonPolicy) -> Policy {
             format!("version must be `1`, got `{}`", raw.version),
         );
     }
-    let default = match raw.default.as_str() {
-        "allow" => DefaultAction::Allow,
-        "deny" => DefaultAction::Deny,
-        other => {
-            ctx.error(
-                &root.key("default"),
-                format!("default must be `allow` or `deny`, got `{other}`"),
-            );
-            DefaultAction::Deny
-        }
-    };
-    let window_mode = match raw.window_mode.as_deref() {
-        None | Some("sliding") => WindowMode::Sliding,
-        Some("fixed") => WindowMode::Fixed,
-        Some(other) => {
-            ctx.error(
-                &root.key("window_mode"),
-                format!("window_mode must be `sliding` or `fixed`, got `{other}`"),
-            );
-            WindowMode::Sliding
-        }
-    };
-    let mut counters = Vec::new();
-    let all_at = root.key("all_tools").key("limits");
-    let all_tools = raw
-        .all_tools
-        .map(|a| lower_limits(ctx, &all_at, a.limits, &mut counters))
-        .unwrap_or_default();
-    let mut tools = Vec::new();
-    let mut tool_paths = Vec::new();
-    for (name, tool) in raw.tools.0 {
-        let at = root.key("tools").key(&name);
-        tools.push(lower_tool(ctx, &at, name, tool, &mut counters));
-        tool_paths.push(at);
-    }
-    let policy = Policy {
-        default,
-        hide: raw.hide,
-        all_tools,
-        tools,
+    let settings = Settings {
+        default: lower::default_action(ctx, &raw.default),
+        window_mode: lower::window_mode(ctx, raw.window_mode.as_deref(), WindowMode::Sliding),
         refund_on_error: raw.refund_on_error.unwrap_or(false),
-        window_mode,
+        hide: raw.hide,
         description: raw.description,
-        source: ctx.source(),
-        index: NameIndex::default(),
     };
-    lower::finish_policy(ctx, policy, &root.key("hide"), &tool_paths, &counters)
+    let mut lowered = Lowered::default();
+    if let Some(all) = raw.all_tools {
+        let at = root.key("all_tools").key("limits");
+        lowered.all_tools = lower_limits(ctx, &at, all.limits, &mut lowered.counters);
+    }
+    lowered.tools(ctx, raw.tools, lower_tool);
+    lower::finish_policy(ctx, settings, lowered)
 }
 
 fn lower_tool(
@@ -222,49 +181,22 @@ fn lower_limits(
     let mut out = Vec::new();
     for (i, l) in raw.into_iter().enumerate() {
         let here = at.index(i);
-        let mut ok = true;
-        if l.counter.trim().is_empty() {
-            ctx.error(&here.key("counter"), "counter must not be empty");
-            ok = false;
+        let fields = RawLimit {
+            counter: &l.counter,
+            window: &l.window,
+            increment: l.increment.as_ref(),
+            increment_from: l.increment_from.as_deref(),
+            scope: Some(&l.scope),
         }
-        let window = lower::window(&l.window)
-            .map_err(|e| ctx.error(&here.key("window"), e))
-            .ok();
+        .check(ctx, &here);
         let max = lower::whole(&l.max, "max", false)
             .map_err(|e| ctx.error(&here.key("max"), e))
             .ok();
-        let scope = lower::scope(&l.scope)
-            .map_err(|e| ctx.error(&here.key("scope"), e))
-            .ok();
-        let increment = match &l.increment {
-            Some(v) => lower::whole(v, "increment", true)
-                .map_err(|e| ctx.error(&here.key("increment"), e))
-                .ok(),
-            None => Some(1),
-        };
-        let increment_from = match &l.increment_from {
-            Some(p) => ArgPath::parse(p)
-                .map(Some)
-                .map_err(|e| ctx.error(&here.key("increment_from"), e))
-                .ok(),
-            None => Some(None),
-        };
-        let (Some(window), Some(max), Some(scope), Some(increment), Some(increment_from), true) =
-            (window, max, scope, increment, increment_from, ok)
-        else {
+        let (Some(fields), Some(max)) = (fields, max) else {
             continue;
         };
         counters.push((l.counter.clone(), here.key("counter")));
-        out.push(Limit {
-            counter: l.counter,
-            window,
-            max,
-            scope,
-            increment,
-            increment_from,
-            message: l.message,
-            loc: ctx.loc(&here),
-        });
+        out.push(fields.limit(l.counter, max, l.message, ctx.loc(&here)));
     }
     out
 }
@@ -315,10 +247,7 @@ impl Policy {
         let raw = JsonPolicy {
             version: "1".to_owned(),
             description: self.description.clone(),
-            default: match self.default {
-                DefaultAction::Allow => "allow".to_owned(),
-                DefaultAction::Deny => "deny".to_owned(),
-            },
+            default: lower::default_name(self.default).to_owned(),
             hide: self.hide.clone(),
             all_tools: (!self.all_tools.is_empty()).then(|| JsonAllTools {
                 limits: self.all_tools.iter().map(raise_limit).collect(),

@@ -1,5 +1,7 @@
 //! What both dialects share on the way from raw text to the model: the
-//! diagnostic collector, value checks, and the whole-policy checks.
+//! diagnostic collector, the top-level settings, tool entries in file order,
+//! limits and conditions, value checks, and the whole-policy checks. Each
+//! dialect keeps only what it spells its own way (and its defaults).
 
 use std::collections::HashMap;
 
@@ -11,7 +13,8 @@ use serde_json::Value;
 use super::error::{Diagnostic, PolicyError};
 use super::locate;
 use super::model::{
-    Condition, Dialect, NameIndex, Op, Policy, RuleLoc, Scope, Source, WILDCARD, Window,
+    Condition, DefaultAction, Dialect, Limit, NameIndex, Op, Policy, RuleLoc, Scope, Source,
+    ToolRule, WILDCARD, Window, WindowMode,
 };
 use super::ops::{check_value, kind};
 use super::path::{ArgPath, DocPath, Seg};
@@ -104,6 +107,14 @@ fn tidy_serde_message(message: &str) -> String {
     }
 }
 
+/// A parser's 1-based line and column as a diagnostic position.
+pub(crate) fn parser_pos(line: usize, column: usize) -> locate::Pos {
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(0),
+    )
+}
+
 /// Parses a document with path tracking, reporting the first structural error.
 pub(crate) fn parse_tracked<'de, T, D>(
     ctx: &mut Ctx<'_>,
@@ -184,6 +195,160 @@ impl<T: Serialize> Serialize for Ordered<T> {
     }
 }
 
+/// A policy's top-level settings, each read with its dialect's defaults.
+pub(crate) struct Settings {
+    pub(crate) default: DefaultAction,
+    pub(crate) window_mode: WindowMode,
+    pub(crate) refund_on_error: bool,
+    pub(crate) hide: Vec<String>,
+    pub(crate) description: Option<String>,
+}
+
+/// `default`: `allow` or `deny`; anything else is reported and denies.
+pub(crate) fn default_action(ctx: &mut Ctx<'_>, value: &str) -> DefaultAction {
+    match value {
+        "allow" => DefaultAction::Allow,
+        "deny" => DefaultAction::Deny,
+        other => {
+            ctx.error(
+                &DocPath::default().key("default"),
+                format!("default must be `allow` or `deny`, got `{other}`"),
+            );
+            DefaultAction::Deny
+        }
+    }
+}
+
+/// `window_mode`: `sliding` or `fixed`; absent or misspelt, the dialect's own.
+pub(crate) fn window_mode(ctx: &mut Ctx<'_>, value: Option<&str>, own: WindowMode) -> WindowMode {
+    match value {
+        None => own,
+        Some("sliding") => WindowMode::Sliding,
+        Some("fixed") => WindowMode::Fixed,
+        Some(other) => {
+            ctx.error(
+                &DocPath::default().key("window_mode"),
+                format!("window_mode must be `sliding` or `fixed`, got `{other}`"),
+            );
+            own
+        }
+    }
+}
+
+/// The rules and limits lowered so far, with where each tool and each
+/// counter was written, for the whole-policy checks.
+#[derive(Default)]
+pub(crate) struct Lowered {
+    pub(crate) all_tools: Vec<Limit>,
+    pub(crate) tools: Vec<ToolRule>,
+    tool_paths: Vec<DocPath>,
+    pub(crate) counters: Vec<(String, DocPath)>,
+}
+
+impl Lowered {
+    /// Lowers every `tools` entry in file order with `one`, which gets the
+    /// entry's place, name and raw form, and the counters to add its own to.
+    pub(crate) fn tools<T>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        entries: Ordered<T>,
+        mut one: impl FnMut(&mut Ctx<'_>, &DocPath, String, T, &mut Vec<(String, DocPath)>) -> ToolRule,
+    ) {
+        for (name, entry) in entries.0 {
+            let at = DocPath::default().key("tools").key(&name);
+            let rule = one(ctx, &at, name, entry, &mut self.counters);
+            self.tools.push(rule);
+            self.tool_paths.push(at);
+        }
+    }
+}
+
+/// The fields of a counter limit that both dialects spell alike.
+pub(crate) struct RawLimit<'a> {
+    pub(crate) counter: &'a str,
+    pub(crate) window: &'a Value,
+    /// Absent: 1.
+    pub(crate) increment: Option<&'a Value>,
+    pub(crate) increment_from: Option<&'a str>,
+    /// Absent: global.
+    pub(crate) scope: Option<&'a str>,
+}
+
+/// A limit's checked fields; its name, `max`, message and place are the
+/// dialect's to give.
+pub(crate) struct LimitFields {
+    window: Window,
+    increment: u64,
+    increment_from: Option<ArgPath>,
+    scope: Scope,
+}
+
+impl RawLimit<'_> {
+    /// Checks every field of a limit written at `at`, reporting each bad one.
+    pub(crate) fn check(&self, ctx: &mut Ctx<'_>, at: &DocPath) -> Option<LimitFields> {
+        // Diagnostics at one place keep the order they are made in, and a
+        // one-line YAML mapping is one place: keep this order.
+        let mut ok = true;
+        if self.counter.trim().is_empty() {
+            ctx.error(&at.key("counter"), "counter must not be empty");
+            ok = false;
+        }
+        let span = window(self.window)
+            .map_err(|e| ctx.error(&at.key("window"), e))
+            .ok();
+        let increment = match self.increment {
+            Some(v) => whole(v, "increment", true)
+                .map_err(|e| ctx.error(&at.key("increment"), e))
+                .ok(),
+            None => Some(1),
+        };
+        let increment_from = match self.increment_from {
+            Some(p) => ArgPath::parse(p)
+                .map(Some)
+                .map_err(|e| ctx.error(&at.key("increment_from"), e))
+                .ok(),
+            None => Some(None),
+        };
+        let shared_by = match self.scope {
+            Some(s) => scope(s).map_err(|e| ctx.error(&at.key("scope"), e)).ok(),
+            None => Some(Scope::Global),
+        };
+        let (Some(window), Some(increment), Some(increment_from), Some(scope), true) =
+            (span, increment, increment_from, shared_by, ok)
+        else {
+            return None;
+        };
+        Some(LimitFields {
+            window,
+            increment,
+            increment_from,
+            scope,
+        })
+    }
+}
+
+impl LimitFields {
+    /// The limit on `counter`, admitting `max` per window.
+    pub(crate) fn limit(
+        self,
+        counter: String,
+        max: u64,
+        message: Option<String>,
+        loc: RuleLoc,
+    ) -> Limit {
+        Limit {
+            counter,
+            window: self.window,
+            max,
+            scope: self.scope,
+            increment: self.increment,
+            increment_from: self.increment_from,
+            message,
+            loc,
+        }
+    }
+}
+
 /// Lowers one `{path, op, value}` condition on the arguments.
 pub(crate) fn condition(
     ctx: &mut Ctx<'_>,
@@ -218,7 +383,7 @@ pub(crate) fn condition(
 }
 
 /// `second`, `minute`, `hour`, `day`, or a whole number of seconds.
-pub(crate) fn window(value: &Value) -> Result<Window, String> {
+fn window(value: &Value) -> Result<Window, String> {
     let secs = match value {
         Value::String(s) => match s.as_str() {
             "second" => 1,
@@ -267,7 +432,7 @@ pub(crate) fn whole(value: &Value, what: &str, positive: bool) -> Result<u64, St
     Err(format!("{what} must be a whole number, got `{n}`"))
 }
 
-pub(crate) fn scope(s: &str) -> Result<Scope, String> {
+fn scope(s: &str) -> Result<Scope, String> {
     match s {
         "grant" => Ok(Scope::Grant),
         "session" => Ok(Scope::Session),
@@ -275,6 +440,13 @@ pub(crate) fn scope(s: &str) -> Result<Scope, String> {
         other => Err(format!(
             "unknown scope `{other}`, expected grant, session or global"
         )),
+    }
+}
+
+pub(crate) fn default_name(default: DefaultAction) -> &'static str {
+    match default {
+        DefaultAction::Allow => "allow",
+        DefaultAction::Deny => "deny",
     }
 }
 
@@ -294,14 +466,22 @@ pub(crate) fn window_value(window: Window) -> Value {
     }
 }
 
-/// Checks that span the whole policy, then builds its name index.
-pub(crate) fn finish_policy(
-    ctx: &mut Ctx<'_>,
-    mut policy: Policy,
-    hide_at: &DocPath,
-    tool_paths: &[DocPath],
-    counter_paths: &[(String, DocPath)],
-) -> Policy {
+/// Assembles the policy, runs the checks that span all of it, then builds
+/// its name index.
+pub(crate) fn finish_policy(ctx: &mut Ctx<'_>, settings: Settings, lowered: Lowered) -> Policy {
+    let mut policy = Policy {
+        default: settings.default,
+        hide: settings.hide,
+        all_tools: lowered.all_tools,
+        tools: lowered.tools,
+        refund_on_error: settings.refund_on_error,
+        window_mode: settings.window_mode,
+        description: settings.description,
+        source: ctx.source(),
+        index: NameIndex::default(),
+    };
+    let hide_at = DocPath::default().key("hide");
+    let (tool_paths, counter_paths) = (lowered.tool_paths, lowered.counters);
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, name) in policy.hide.iter().enumerate() {
         let key = lenient_key(name);
@@ -315,7 +495,7 @@ pub(crate) fn finish_policy(
         }
     }
     let mut tools: HashMap<String, &str> = HashMap::new();
-    for (rule, at) in policy.tools.iter().zip(tool_paths) {
+    for (rule, at) in policy.tools.iter().zip(&tool_paths) {
         if rule.name == WILDCARD {
             continue;
         }
@@ -330,7 +510,7 @@ pub(crate) fn finish_policy(
         }
     }
     let mut counters: HashMap<&str, &DocPath> = HashMap::new();
-    for (counter, at) in counter_paths {
+    for (counter, at) in &counter_paths {
         if let Some(first) = counters.insert(counter, at) {
             let first = first.render(ctx.dialect);
             ctx.error(

@@ -31,12 +31,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::PolicyError;
-use super::lower::{self, Ctx, Ordered};
+use super::lower::{self, Ctx, Lowered, Ordered, RawLimit, Settings};
 use super::model::{
-    Action, DefaultAction, Dialect, Limit, NameIndex, Op, Policy, Scope, ToolRule, WILDCARD,
-    WindowMode,
+    Action, DefaultAction, Dialect, Limit, Op, Policy, Scope, ToolRule, WILDCARD, WindowMode,
 };
-use super::path::{ArgPath, DocPath};
+use super::path::DocPath;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,12 +110,8 @@ pub fn parse_yaml(src: &str, file: &str) -> Result<Policy, PolicyError> {
     let mut ctx = Ctx::new(file, src, Dialect::Yaml);
     let de = serde_norway::Deserializer::from_str(src);
     let raw: Option<YamlPolicy> = lower::parse_tracked(&mut ctx, de, |e: &serde_norway::Error| {
-        e.location().map(|l| {
-            (
-                u32::try_from(l.line()).unwrap_or(u32::MAX),
-                u32::try_from(l.column()).unwrap_or(0),
-            )
-        })
+        e.location()
+            .map(|l| lower::parser_pos(l.line(), l.column()))
     });
     let policy = raw.map(|raw| lower_policy(&mut ctx, raw));
     ctx.finish(policy)
@@ -140,54 +135,25 @@ fn lower_policy(ctx: &mut Ctx<'_>, raw: YamlPolicy) -> Policy {
             format!("version must be `1`, got {got}"),
         );
     }
-    let default = match raw.default.as_deref() {
-        None | Some("allow") => DefaultAction::Allow,
-        Some("deny") => DefaultAction::Deny,
-        Some(other) => {
-            ctx.error(
-                &root.key("default"),
-                format!("default must be `allow` or `deny`, got `{other}`"),
-            );
-            DefaultAction::Deny
-        }
-    };
-    let window_mode = match raw.window_mode.as_deref() {
-        None | Some("fixed") => WindowMode::Fixed,
-        Some("sliding") => WindowMode::Sliding,
-        Some(other) => {
-            ctx.error(
-                &root.key("window_mode"),
-                format!("window_mode must be `sliding` or `fixed`, got `{other}`"),
-            );
-            WindowMode::Fixed
-        }
-    };
-    let mut counters = Vec::new();
-    let mut all_tools = Vec::new();
-    let mut tools = Vec::new();
-    let mut tool_paths = Vec::new();
-    for (name, tool) in raw.tools.0 {
-        let at = root.key("tools").key(&name);
-        let rules = tool.and_then(|t| t.rules).unwrap_or_default();
-        let mut rule = lower_tool(ctx, &at, &name, rules, &mut counters);
-        if name == WILDCARD {
-            all_tools.append(&mut rule.limits);
-        }
-        tools.push(rule);
-        tool_paths.push(at);
-    }
-    let policy = Policy {
-        default,
-        hide: raw.hide,
-        all_tools,
-        tools,
+    let settings = Settings {
+        default: raw
+            .default
+            .as_deref()
+            .map_or(DefaultAction::Allow, |d| lower::default_action(ctx, d)),
+        window_mode: lower::window_mode(ctx, raw.window_mode.as_deref(), WindowMode::Fixed),
         refund_on_error: raw.refund_on_error.unwrap_or(true),
-        window_mode,
+        hide: raw.hide,
         description: raw.description,
-        source: ctx.source(),
-        index: NameIndex::default(),
     };
-    lower::finish_policy(ctx, policy, &root.key("hide"), &tool_paths, &counters)
+    let mut lowered = Lowered::default();
+    lowered.tools(ctx, raw.tools, |ctx, at, name, tool, counters| {
+        let rules = tool.and_then(|t| t.rules).unwrap_or_default();
+        lower_tool(ctx, at, &name, rules, counters)
+    });
+    for rule in lowered.tools.iter_mut().filter(|t| t.name == WILDCARD) {
+        lowered.all_tools.append(&mut rule.limits);
+    }
+    lower::finish_policy(ctx, settings, lowered)
 }
 
 fn lower_tool(
@@ -353,51 +319,21 @@ fn lower_state(
     max: Option<u64>,
     message: Option<String>,
 ) -> Option<Limit> {
-    let at = rule_at.key("state");
-    let mut ok = true;
-    if state.counter.trim().is_empty() {
-        ctx.error(&at.key("counter"), "counter must not be empty");
-        ok = false;
+    let fields = RawLimit {
+        counter: &state.counter,
+        window: &state.window,
+        // Intercept reads `increment: 0` as "not given", that is 1.
+        increment: state.increment.as_ref().filter(|v| v.as_u64() != Some(0)),
+        increment_from: state.increment_from.as_deref(),
+        scope: state.scope.as_deref(),
     }
-    let window = lower::window(&state.window)
-        .map_err(|e| ctx.error(&at.key("window"), e))
-        .ok();
-    // Intercept reads `increment: 0` as "not given", that is 1.
-    let increment = match &state.increment {
-        Some(v) if v.as_u64() == Some(0) => Some(1),
-        Some(v) => lower::whole(v, "increment", true)
-            .map_err(|e| ctx.error(&at.key("increment"), e))
-            .ok(),
-        None => Some(1),
-    };
-    let increment_from = match &state.increment_from {
-        Some(p) => ArgPath::parse(p)
-            .map(Some)
-            .map_err(|e| ctx.error(&at.key("increment_from"), e))
-            .ok(),
-        None => Some(None),
-    };
-    let scope = match &state.scope {
-        Some(s) => lower::scope(s)
-            .map_err(|e| ctx.error(&at.key("scope"), e))
-            .ok(),
-        None => Some(Scope::Global),
-    };
-    let (Some(window), Some(increment), Some(increment_from), Some(scope), true) =
-        (window, increment, increment_from, scope, ok)
-    else {
-        return None;
-    };
-    Some(Limit {
-        counter: format!("{scope_name}.{}", state.counter),
-        window,
-        max: max?,
-        scope,
-        increment,
-        increment_from,
+    .check(ctx, &rule_at.key("state"))?;
+    Some(fields.limit(
+        format!("{scope_name}.{}", state.counter),
+        max?,
         message,
-        loc: ctx.loc(rule_at),
-    })
+        ctx.loc(rule_at),
+    ))
 }
 
 fn lower_rate_limit(

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{Ordered, YamlCondition, YamlPolicy, YamlRule, YamlState, YamlTool};
 use crate::policy::lower;
 use crate::policy::model::{
-    Action, Condition, DefaultAction, Limit, Op, Policy, Scope, ToolRule, WILDCARD, WindowMode,
+    Action, Condition, Limit, Op, Policy, Scope, ToolRule, WILDCARD, WindowMode,
 };
 
 impl Policy {
@@ -42,13 +42,7 @@ impl Policy {
         let raw = YamlPolicy {
             version: Value::String("1".to_owned()),
             description: self.description.clone(),
-            default: Some(
-                match self.default {
-                    DefaultAction::Allow => "allow",
-                    DefaultAction::Deny => "deny",
-                }
-                .to_owned(),
-            ),
+            default: Some(lower::default_name(self.default).to_owned()),
             hide: self.hide.clone(),
             window_mode: (self.window_mode == WindowMode::Sliding).then(|| "sliding".to_owned()),
             refund_on_error: (!self.refund_on_error).then_some(false),
