@@ -9,6 +9,20 @@ pub const MCP_METHOD: &str = "mcp-method";
 /// 2026-07-28: `params.name` of a `tools/call` body.
 pub const MCP_NAME: &str = "mcp-name";
 
+/// A listener for `axum::serve` whose connections send each write at once
+/// (`TCP_NODELAY`). axum leaves Nagle's algorithm on, and a reply written in
+/// two parts could otherwise wait for the peer's delayed ACK.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        // A socket that refuses the option still works, only slower.
+        let _ = tcp.set_nodelay(true);
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
 /// Whether an `Origin` header is acceptable to a server bound on loopback.
 ///
 /// A browser page on some other site can reach a loopback server through DNS

@@ -33,7 +33,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(mock))
+    axum::serve(crate::mcp::http::no_delay(listener), router(mock))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -4,7 +4,7 @@
 //! Customers are kept as a compact summary rather than the whole request
 //! body: a load run creates hundreds of thousands of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -78,27 +78,10 @@ impl ListQuery {
         }
     }
 
-    fn is_unfiltered(&self) -> bool {
-        self.search.is_none()
-            && self.status.is_none()
-            && self.sales_rep_id.is_none()
-            && self.price_list_id.is_none()
-    }
-
+    /// Whether `c` passes every filter; the exact ones first, since a
+    /// listing tests every customer in the store.
     fn matches(&self, c: &Customer) -> bool {
-        let search = self.search.as_deref().is_none_or(|s| {
-            [
-                Some(&c.company_name),
-                c.display_name.as_ref(),
-                c.email.as_ref(),
-                c.reference_id.as_ref(),
-            ]
-            .into_iter()
-            .flatten()
-            .any(|field| field.to_lowercase().contains(s))
-        });
-        search
-            && self.status.as_deref().is_none_or(|s| c.status == s)
+        self.status.as_deref().is_none_or(|s| c.status == s)
             && self
                 .sales_rep_id
                 .as_deref()
@@ -107,7 +90,30 @@ impl ListQuery {
                 .price_list_id
                 .as_deref()
                 .is_none_or(|p| c.assigned_price_list_id.as_deref() == Some(p))
+            && self.search.as_deref().is_none_or(|s| {
+                [
+                    Some(&c.company_name),
+                    c.display_name.as_ref(),
+                    c.email.as_ref(),
+                    c.reference_id.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|field| contains_folded(field, s))
+            })
     }
+}
+
+/// Whether `haystack`, lower-cased, contains `needle` (already lower-cased),
+/// without lower-casing a copy when the haystack is ASCII.
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    if !haystack.is_ascii() {
+        return haystack.to_lowercase().contains(needle);
+    }
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty()
+        || h.windows(n.len())
+            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 /// One page of a listing.
@@ -123,6 +129,20 @@ pub struct Page {
 struct Inner {
     next: u64,
     customers: BTreeMap<String, Customer>,
+    /// Customer ids by sales rep and by price list: a listing filtered on
+    /// either visits only those customers, not the whole store (a load run
+    /// creates hundreds of thousands).
+    by_rep: HashMap<String, BTreeSet<String>>,
+    by_price_list: HashMap<String, BTreeSet<String>>,
+}
+
+fn unindex(index: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &str) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.remove(id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
 }
 
 /// The customers, behind one lock: calls are short and never await inside.
@@ -175,6 +195,20 @@ impl Store {
             contacts: count(args, "contacts"),
             created_seq: seq,
         };
+        for rep in &customer.assigned_sales_rep_ids {
+            inner
+                .by_rep
+                .entry(rep.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        if let Some(pl) = &customer.assigned_price_list_id {
+            inner
+                .by_price_list
+                .entry(pl.clone())
+                .or_default()
+                .insert(id.clone());
+        }
         inner.customers.insert(id, customer.clone());
         customer
     }
@@ -186,8 +220,10 @@ impl Store {
 
     /// Applies PutCustomer arguments; `None` when the id is unknown.
     pub fn update(&self, id: &str, args: &Map<String, Value>) -> Option<Customer> {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let c = inner.customers.get_mut(id)?;
+        let price_list_before = c.assigned_price_list_id.clone();
         let set = |slot: &mut Option<String>, key: &str| {
             if let Some(v) = text(args, key) {
                 *slot = Some(v);
@@ -207,41 +243,80 @@ impl Store {
         if let Some(v) = text(args, "status") {
             c.status = v;
         }
+        if c.assigned_price_list_id != price_list_before {
+            if let Some(old) = &price_list_before {
+                unindex(&mut inner.by_price_list, old, id);
+            }
+            if let Some(new) = &c.assigned_price_list_id {
+                inner
+                    .by_price_list
+                    .entry(new.clone())
+                    .or_default()
+                    .insert(id.to_owned());
+            }
+        }
         Some(c.clone())
     }
 
     /// Removes a customer; `None` when the id is unknown.
     pub fn delete(&self, id: &str) -> Option<Customer> {
-        self.lock().customers.remove(id)
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let c = inner.customers.remove(id)?;
+        for rep in &c.assigned_sales_rep_ids {
+            unindex(&mut inner.by_rep, rep, id);
+        }
+        if let Some(pl) = &c.assigned_price_list_id {
+            unindex(&mut inner.by_price_list, pl, id);
+        }
+        Some(c)
     }
 
     /// A filtered, paged listing in id order (creation order).
-    ///
-    /// One pass that keeps only the page: a long bench fills the store, and
-    /// collecting every match per call made each listing slower than the
-    /// last. Unfiltered listings take the total from the map's length.
     pub fn list(&self, query: &ListQuery) -> Page {
         let inner = self.lock();
         let skip = (query.page - 1).saturating_mul(query.page_size);
-        let all: Box<dyn Iterator<Item = &Customer>> = if query.descending {
-            Box::new(inner.customers.values().rev())
-        } else {
-            Box::new(inner.customers.values())
-        };
-        let (total, customers) = if query.is_unfiltered() {
-            let page = all.skip(skip).take(query.page_size).cloned().collect();
-            (inner.customers.len(), page)
-        } else {
-            let mut total = 0;
-            let mut page = Vec::new();
-            for c in all.filter(|c| query.matches(c)) {
-                if total >= skip && page.len() < query.page_size {
-                    page.push(c.clone());
-                }
-                total += 1;
+        let wanted = skip..skip.saturating_add(query.page_size);
+        // Only the page is copied; the rest is counted.
+        let mut total = 0;
+        let mut customers = Vec::new();
+        let mut take = |c: &Customer| {
+            if wanted.contains(&total) {
+                customers.push(c.clone());
             }
-            (total, page)
+            total += 1;
         };
+        // The fewest candidates an exact filter allows; every filter is
+        // still checked on each.
+        let indexed = [
+            (query.sales_rep_id.as_deref(), &inner.by_rep),
+            (query.price_list_id.as_deref(), &inner.by_price_list),
+        ]
+        .into_iter()
+        .filter_map(|(key, index)| Some(index.get(key?)))
+        .min_by_key(|ids| ids.map_or(0, BTreeSet::len));
+        match indexed {
+            Some(ids) => {
+                let all = ids
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| inner.customers.get(id))
+                    .filter(|c| query.matches(c));
+                if query.descending {
+                    all.rev().for_each(&mut take);
+                } else {
+                    all.for_each(&mut take);
+                }
+            }
+            None => {
+                let all = inner.customers.values().filter(|c| query.matches(c));
+                if query.descending {
+                    all.rev().for_each(&mut take);
+                } else {
+                    all.for_each(&mut take);
+                }
+            }
+        }
         Page {
             total,
             customers,
@@ -316,11 +391,6 @@ mod tests {
         );
         let q = ListQuery::from_args(&obj(json!({"page": 3, "page_size": 1})));
         assert!(store.list(&q).customers.is_empty());
-        // A filtered second page counts every match, returns only its own.
-        let q = ListQuery::from_args(&obj(json!({"search": "e", "page": 2, "page_size": 1})));
-        let page = store.list(&q);
-        let ids: Vec<&str> = page.customers.iter().map(|c| c.id.as_str()).collect();
-        assert_eq!((page.total, ids), (2, vec!["WC_000002"]));
 
         assert_eq!(
             store.delete("WC_000001").map(|c| c.id),
@@ -331,5 +401,87 @@ mod tests {
         // Ids are never reused after a delete.
         let c = store.create(&obj(json!({"company_name": "Initech"})), 3);
         assert_eq!(c.id, "WC_000003");
+    }
+
+    #[test]
+    fn listings_by_rep_and_price_list_follow_updates_and_deletes() {
+        let store = Store::new();
+        let mk = |reps: Value, pl: &str| {
+            store
+                .create(
+                    &obj(json!({"company_name": "c", "assigned_sales_rep_ids": reps,
+                                "assigned_price_list_id": pl})),
+                    1,
+                )
+                .id
+        };
+        let a = mk(json!(["r1", "r2"]), "p1");
+        let b = mk(json!(["r2"]), "p1");
+        let c = mk(json!([]), "p2");
+        let ids = |args: Value| -> Vec<String> {
+            let page = store.list(&ListQuery::from_args(&obj(args)));
+            assert_eq!(page.total, page.customers.len());
+            page.customers.into_iter().map(|c| c.id).collect()
+        };
+        assert_eq!(ids(json!({"sales_rep_id": "r2"})), [a.clone(), b.clone()]);
+        assert_eq!(
+            ids(json!({"sales_rep_id": "r2", "sort_order": "desc"})),
+            [b.clone(), a.clone()]
+        );
+        assert_eq!(
+            ids(json!({"sales_rep_id": "r2", "price_list_id": "p2"})),
+            Vec::<String>::new()
+        );
+        assert_eq!(ids(json!({"sales_rep_id": "nobody"})), Vec::<String>::new());
+        store.update(&b, &obj(json!({"assigned_price_list_id": "p2"})));
+        assert_eq!(
+            ids(json!({"price_list_id": "p1"})),
+            std::slice::from_ref(&a)
+        );
+        assert_eq!(ids(json!({"price_list_id": "p2"})), [b.clone(), c.clone()]);
+        store.delete(&a);
+        assert_eq!(ids(json!({"sales_rep_id": "r1"})), Vec::<String>::new());
+        assert_eq!(
+            ids(json!({"sales_rep_id": "r2", "price_list_id": "p2"})),
+            [b]
+        );
+        // Without an exact filter every customer is looked at.
+        assert_eq!(ids(json!({"search": "C"})).len(), 2);
+    }
+
+    #[test]
+    fn search_folds_case_in_any_script_and_pages_count_everything() {
+        let store = Store::new();
+        for name in [
+            "Straße Ltd",
+            "STRASSE GmbH",
+            "Ωmega Corp",
+            "omega inc",
+            "Umbrella",
+        ] {
+            store.create(&obj(json!({ "company_name": name })), 1);
+        }
+        let names = |args: Value| -> (usize, Vec<String>) {
+            let page = store.list(&ListQuery::from_args(&obj(args)));
+            let names = page.customers.into_iter().map(|c| c.company_name).collect();
+            (page.total, names)
+        };
+        assert_eq!(names(json!({"search": "ωMEGA"})).1, ["Ωmega Corp"]);
+        assert_eq!(
+            names(json!({"search": "strasse"})).1,
+            ["STRASSE GmbH"],
+            "lower-casing does not expand ß"
+        );
+        assert_eq!(names(json!({"search": "E"})).0, 5);
+        assert_eq!(names(json!({"search": ""})).0, 5);
+        // The second page of two: the total is still every match.
+        assert_eq!(
+            names(json!({"search": "e", "page": 2, "page_size": 2})),
+            (5, vec!["Ωmega Corp".to_owned(), "omega inc".to_owned()])
+        );
+        assert_eq!(
+            names(json!({"search": "e", "page": 2, "page_size": 2, "sort_order": "desc"})).1,
+            ["Ωmega Corp", "STRASSE GmbH"]
+        );
     }
 }

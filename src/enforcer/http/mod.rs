@@ -141,7 +141,7 @@ pub async fn bind(
         .with_state(proxy);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(h::no_delay(listener), app)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             })
