@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -29,10 +29,10 @@ const PASSED: [&str; 6] = [
 ];
 
 /// The headers of a client request that go upstream.
-pub(crate) fn passed(headers: &HeaderMap) -> impl Iterator<Item = (&str, &[u8])> {
-    headers.iter().filter_map(|(name, value)| {
+pub(crate) fn passed(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    headers.iter().filter(|(name, _)| {
         let n = name.as_str();
-        (PASSED.contains(&n) || n.starts_with("mcp-param-")).then_some((n, value.as_bytes()))
+        PASSED.contains(&n) || n.starts_with("mcp-param-")
     })
 }
 
@@ -238,7 +238,7 @@ mod tests {
             ("accept", "application/json"),
             ("mcp-param-region", "eu"),
         ]);
-        let names: Vec<&str> = passed(&hs).map(|(n, _)| n).collect();
+        let names: Vec<&str> = passed(&hs).map(|(n, _)| n.as_str()).collect();
         assert_eq!(names.len(), 2);
         assert!(names.contains(&"accept") && names.contains(&"mcp-param-region"));
     }

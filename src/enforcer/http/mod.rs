@@ -15,6 +15,7 @@
 //!   denials are 200 with the -32010 error, as any JSON-RPC reply.
 
 mod headers;
+mod link;
 mod upstream;
 
 use std::collections::HashMap;

@@ -2,13 +2,16 @@
 //! split into its JSON-RPC messages (plain JSON or SSE) and settled one by
 //! one, and the proxy's own `tools/list` pages.
 
-use axum::http::HeaderMap;
+use axum::http::uri::InvalidUri;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
 use bytes::Bytes;
+use http_body_util::Full;
 use serde_json::Value;
 
 use super::super::inbound::id_key;
 use super::super::session::{InFlight, Outbound, Session};
 use super::headers;
+use super::link::{LinkError, Links};
 use crate::mcp::http as h;
 
 /// What upstream answered one POST.
@@ -27,29 +30,49 @@ impl UpReply {
     }
 }
 
-/// The upstream endpoint and the client that reaches it.
+/// The upstream endpoint and the connections that reach it.
 pub(crate) struct Upstream {
-    http: reqwest::Client,
-    url: String,
+    links: Links,
+    /// The endpoint's path (and query), parsed once.
+    path: Uri,
+}
+
+/// A header value from text the proxy holds (a session id, a version);
+/// text a header cannot carry is left out rather than sent mangled.
+fn value(text: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(text).ok()
 }
 
 impl Upstream {
     pub(crate) fn new(url: &str) -> Result<Upstream, String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("scheme `{}` is not http", parsed.scheme()));
+        if parsed.scheme() != "http" {
+            return Err(format!(
+                "scheme `{}` is not supported: the enforcer reaches its upstream over plain http",
+                parsed.scheme()
+            ));
         }
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(256)
-            // A proxy from the environment must not see upstream traffic.
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let host = parsed.host_str().ok_or("the url names no host")?;
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let host_header = match parsed.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        let path = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
         Ok(Upstream {
-            http,
-            url: url.to_owned(),
+            links: Links::new(format!("{host}:{port}"), &host_header)?,
+            path: path.parse().map_err(|e: InvalidUri| e.to_string())?,
         })
+    }
+
+    fn request(&self, method: Method, body: Bytes) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = self.path.clone();
+        req
     }
 
     /// Forwards a client POST body with the headers that may travel.
@@ -58,44 +81,39 @@ impl Upstream {
         client_headers: &HeaderMap,
         session: Option<&str>,
         body: Bytes,
-    ) -> Result<UpReply, reqwest::Error> {
-        let mut req = self.http.post(&self.url);
+    ) -> Result<UpReply, LinkError> {
+        let mut req = self.request(Method::POST, body);
+        let out = req.headers_mut();
         for (name, value) in headers::passed(client_headers) {
-            req = req.header(name, value);
+            out.append(name.clone(), value.clone());
         }
-        if let Some(sid) = session {
-            req = req.header(h::SESSION_ID, sid);
+        if let Some(sid) = session.and_then(value) {
+            out.insert(h::SESSION_ID, sid);
         }
-        self.send(req.body(body)).await
+        self.send(req).await
     }
 
     /// Ends an upstream session.
-    pub(crate) async fn delete(&self, session: &str) -> Result<u16, reqwest::Error> {
-        let resp = self
-            .http
-            .delete(&self.url)
-            .header(h::SESSION_ID, session)
-            .send()
-            .await?;
-        Ok(resp.status().as_u16())
+    pub(crate) async fn delete(&self, session: &str) -> Result<u16, LinkError> {
+        let mut req = self.request(Method::DELETE, Bytes::new());
+        if let Some(sid) = value(session) {
+            req.headers_mut().insert(h::SESSION_ID, sid);
+        }
+        Ok(self.send(req).await?.status)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<UpReply, reqwest::Error> {
-        let resp = req.send().await?;
+    async fn send(&self, req: Request<Full<Bytes>>) -> Result<UpReply, LinkError> {
+        let (resp, body) = self.links.send(req).await?;
         let header = |name: &str| {
             resp.headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let status = resp.status().as_u16();
-        let content_type = header("content-type");
-        let session = header(h::SESSION_ID);
-        let body = resp.bytes().await?;
         Ok(UpReply {
-            status,
-            content_type,
-            session,
+            status: resp.status().as_u16(),
+            content_type: header("content-type"),
+            session: header(h::SESSION_ID),
             body,
         })
     }
@@ -111,19 +129,24 @@ impl Upstream {
     ) {
         let mut next = Some(session.own_request(None));
         while let Some((key, bytes)) = next.take() {
-            let mut req = self
-                .http
-                .post(&self.url)
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream")
-                .header(h::MCP_METHOD, "tools/list");
-            if let Some(sid) = upstream_session {
-                req = req.header(h::SESSION_ID, sid);
+            let mut req = self.request(Method::POST, bytes.into());
+            let out = req.headers_mut();
+            out.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            out.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            );
+            out.insert(h::MCP_METHOD, HeaderValue::from_static("tools/list"));
+            if let Some(sid) = upstream_session.and_then(value) {
+                out.insert(h::SESSION_ID, sid);
             }
-            if let Some(v) = version {
-                req = req.header(h::PROTOCOL_VERSION, v);
+            if let Some(v) = version.and_then(value) {
+                out.insert(h::PROTOCOL_VERSION, v);
             }
-            let Ok(reply) = self.send(req.body(bytes)).await else {
+            let Ok(reply) = self.send(req).await else {
                 break;
             };
             let found = messages(&reply)
@@ -157,6 +180,13 @@ fn messages(reply: &UpReply) -> Vec<Vec<u8>> {
 /// and returns the body for the client, with hidden tools removed from any
 /// `tools/list` result.
 pub(crate) fn settle(session: &Session, inflight: &InFlight, reply: &UpReply) -> Bytes {
+    // The common case, one plain JSON reply, is settled in place.
+    if !reply.is_sse() && !reply.body.iter().all(u8::is_ascii_whitespace) {
+        return match session.outbound(inflight, &reply.body) {
+            Outbound::Rewritten(bytes) => bytes.into(),
+            _ => reply.body.clone(),
+        };
+    }
     let payloads = messages(reply);
     let mut changed = false;
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(payloads.len());
