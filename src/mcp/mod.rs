@@ -8,6 +8,7 @@ pub mod framing;
 pub mod http;
 pub mod jsonrpc;
 pub mod keys;
+pub mod link;
 pub mod pipes;
 pub mod revision;
 

@@ -15,7 +15,6 @@
 //!   denials are 200 with the -32010 error, as any JSON-RPC reply.
 
 mod headers;
-mod link;
 mod upstream;
 
 use std::collections::HashMap;

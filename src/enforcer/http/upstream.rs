@@ -2,8 +2,7 @@
 //! split into its JSON-RPC messages (plain JSON or SSE) and settled one by
 //! one, and the proxy's own `tools/list` pages.
 
-use axum::http::uri::InvalidUri;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, header};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::Value;
@@ -11,8 +10,8 @@ use serde_json::Value;
 use super::super::inbound::id_key;
 use super::super::session::{InFlight, Outbound, Session};
 use super::headers;
-use super::link::{LinkError, Links};
 use crate::mcp::http as h;
+use crate::mcp::link::{Endpoint, LinkError};
 
 /// What upstream answered one POST.
 pub(crate) struct UpReply {
@@ -32,9 +31,7 @@ impl UpReply {
 
 /// The upstream endpoint and the connections that reach it.
 pub(crate) struct Upstream {
-    links: Links,
-    /// The endpoint's path (and query), parsed once.
-    path: Uri,
+    endpoint: Endpoint,
 }
 
 /// A header value from text the proxy holds (a session id, a version);
@@ -45,34 +42,13 @@ fn value(text: &str) -> Option<HeaderValue> {
 
 impl Upstream {
     pub(crate) fn new(url: &str) -> Result<Upstream, String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
-        if parsed.scheme() != "http" {
-            return Err(format!(
-                "scheme `{}` is not supported: the enforcer reaches its upstream over plain http",
-                parsed.scheme()
-            ));
-        }
-        let host = parsed.host_str().ok_or("the url names no host")?;
-        let port = parsed.port_or_known_default().unwrap_or(80);
-        let host_header = match parsed.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_owned(),
-        };
-        let path = match parsed.query() {
-            Some(q) => format!("{}?{q}", parsed.path()),
-            None => parsed.path().to_owned(),
-        };
         Ok(Upstream {
-            links: Links::new(format!("{host}:{port}"), &host_header)?,
-            path: path.parse().map_err(|e: InvalidUri| e.to_string())?,
+            endpoint: Endpoint::parse(url)?,
         })
     }
 
     fn request(&self, method: Method, body: Bytes) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = self.path.clone();
-        req
+        self.endpoint.request(method, body)
     }
 
     /// Forwards a client POST body with the headers that may travel.
@@ -103,7 +79,7 @@ impl Upstream {
     }
 
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<UpReply, LinkError> {
-        let (resp, body) = self.links.send(req).await?;
+        let (resp, body) = self.endpoint.send(req).await?;
         let header = |name: &str| {
             resp.headers()
                 .get(name)

@@ -122,7 +122,7 @@ pub struct SendOptions {
 
 enum Transport {
     Stdio(Box<stdio::StdioTransport>),
-    Http(http::HttpTransport),
+    Http(Box<http::HttpTransport>),
 }
 
 /// An MCP client over stdio or Streamable HTTP.
@@ -145,7 +145,7 @@ impl Client {
     /// Talks to a Streamable HTTP endpoint.
     pub fn connect(opts: HttpOptions, timeout: Duration) -> Result<Client, ClientError> {
         Ok(Client::with(
-            Transport::Http(http::HttpTransport::new(opts)?),
+            Transport::Http(Box::new(http::HttpTransport::new(opts)?)),
             timeout,
         ))
     }

@@ -14,7 +14,8 @@ use std::pin::{Pin, pin};
 use std::sync::Mutex;
 use std::task::Poll;
 
-use axum::http::{HeaderValue, Request, Response, header};
+use axum::http::uri::{Authority, Scheme};
+use axum::http::{HeaderValue, Method, Request, Response, Uri, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
@@ -32,7 +33,7 @@ struct Link {
 
 /// Why an upstream exchange failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum LinkError {
+pub enum LinkError {
     #[error("connecting to `{addr}`: {source}")]
     Connect {
         addr: String,
@@ -53,12 +54,66 @@ enum Failed {
 }
 
 /// Connections to one upstream origin.
-pub(crate) struct Links {
+pub struct Links {
     /// `host:port`, to connect to.
     addr: String,
     /// The `Host` header.
     host: HeaderValue,
     idle: Mutex<Vec<Link>>,
+}
+
+/// An `http://` URL split into what its requests need: connections to its
+/// origin, and its path in origin form, parsed once.
+pub struct Endpoint {
+    links: Links,
+    path: Uri,
+}
+
+impl Endpoint {
+    /// Parses `url`; only plain `http` is spoken.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
+        if uri.scheme() != Some(&Scheme::HTTP) {
+            return Err(format!(
+                "`{url}`: only plain `http://` urls are supported, not `{}`",
+                uri.scheme_str().unwrap_or("(no scheme)")
+            ));
+        }
+        let authority: &Authority = uri
+            .authority()
+            .ok_or_else(|| format!("`{url}` names no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!("`{url}`: credentials in the url are not supported"));
+        }
+        let host = authority.host();
+        let port = authority.port_u16().unwrap_or(80);
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("`{url}`: {e}"))?;
+        Ok(Endpoint {
+            // `[::1]` keeps its brackets, which is what connect wants.
+            links: Links::new(format!("{host}:{port}"), authority.as_str())?,
+            path,
+        })
+    }
+
+    /// A request to the endpoint's path.
+    pub fn request(&self, method: Method, body: Bytes) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = self.path.clone();
+        req
+    }
+
+    /// Sends `req` over a kept connection: see [`Links::send`].
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(Response<()>, Bytes), LinkError> {
+        self.links.send(req).await
+    }
 }
 
 /// Polls `conn` along with `work` until `work` ends, so the connection moves
@@ -84,7 +139,7 @@ async fn driven<T>(conn: &mut Conn, work: impl Future<Output = T>) -> Option<T> 
 
 impl Links {
     /// Connections to `host:port`, sending `host` as the `Host` header.
-    pub(crate) fn new(addr: String, host: &str) -> Result<Links, String> {
+    pub fn new(addr: String, host: &str) -> Result<Links, String> {
         Ok(Links {
             addr,
             host: HeaderValue::from_str(host).map_err(|e| e.to_string())?,
@@ -135,7 +190,7 @@ impl Links {
     /// A request that an idle connection turns out to have closed under it
     /// before taking a byte is sent again on a fresh one; nothing that may
     /// have reached upstream is ever sent twice.
-    pub(crate) async fn send(
+    pub async fn send(
         &self,
         mut req: Request<Full<Bytes>>,
     ) -> Result<(Response<()>, Bytes), LinkError> {
