@@ -16,9 +16,17 @@ use crate::mcp::{Client, ClientError, Expect, Revision, SendOptions};
 use crate::run::{Added, BenchReport, Event, EventSink, PhaseReport, Shard};
 use crate::target::{Arena, ArenaSpec, SessionKey, TargetSpec, Transport};
 
-/// Samples waiting for the recorder; bounded so a slow recorder slows the
-/// lanes instead of growing memory.
-const CHANNEL: usize = 16 * 1024;
+/// Batches of samples waiting for the recorder; bounded so a slow recorder
+/// slows the lanes instead of growing memory.
+const CHANNEL: usize = 1024;
+
+/// A lane hands its samples over in batches: one channel send (and one
+/// wake-up of the recorder's thread) per call cost the generator as much
+/// CPU as the call itself. A batch goes when it is full, when its oldest
+/// sample is [`BATCH_AGE`] old, and before the lane waits for a due time,
+/// so the live view never lags by more than that.
+const BATCH: usize = 64;
+const BATCH_AGE: Duration = Duration::from_millis(5);
 
 /// A bench's report and the interval log of each phase.
 pub struct BenchOutcome {
@@ -206,10 +214,12 @@ async fn phase(
     let mut recorder = Recorder::new(start, measure_from)?;
     loop {
         tokio::select! {
-            sample = rx.recv() => match sample {
-                Some(s) => {
-                    if let Some(tick) = recorder.record(&s) {
-                        sink.event(&Event::BenchTick { name: name.to_owned(), tick });
+            batch = rx.recv() => match batch {
+                Some(batch) => {
+                    for s in &batch {
+                        if let Some(tick) = recorder.record(s) {
+                            sink.event(&Event::BenchTick { name: name.to_owned(), tick });
+                        }
                     }
                 }
                 None => break,
@@ -293,8 +303,17 @@ async fn phase(
 
 /// The load loop. Every mode runs this: the schedule alone decides when a
 /// call is due.
-async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sample>) {
+async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Vec<Sample>>) {
     let opts = SendOptions::default();
+    let mut batch: Vec<Sample> = Vec::with_capacity(BATCH);
+    // Hands the batch over; false once the recorder is gone.
+    async fn flush(batch: &mut Vec<Sample>, tx: &mpsc::Sender<Vec<Sample>>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        tx.send(full).await.is_ok()
+    }
     let (first, step) = (u64::from(shared.shard.index), u64::from(shared.shard.count));
     // A closed loop has no due times to wait for, and `--start-at` may lie
     // minutes ahead: wait for the start, but not past a stop.
@@ -322,6 +341,9 @@ async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sa
                     // is the generator's, not the target's. Lateness from
                     // a lane held up by earlier calls is the target's and
                     // is charged from the due time below.
+                    if !flush(&mut batch, &tx).await {
+                        return;
+                    }
                     tokio::time::sleep_until(due.into()).await;
                     Instant::now()
                 } else {
@@ -360,8 +382,13 @@ async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Sa
             done,
             outcome,
         };
-        if tx.send(sample).await.is_err() {
-            break;
+        let oldest = batch.first().map_or(done, |s| s.done);
+        batch.push(sample);
+        if (batch.len() >= BATCH || done.saturating_duration_since(oldest) >= BATCH_AGE)
+            && !flush(&mut batch, &tx).await
+        {
+            return;
         }
     }
+    flush(&mut batch, &tx).await;
 }
