@@ -125,6 +125,32 @@ async fn a_malformed_policy_stops_it_before_upstream_starts() {
 
 #[tokio::test]
 async fn the_http_form_prints_its_url_and_enforces_the_seed() {
+    http_form(&[]).await;
+}
+
+#[tokio::test]
+async fn the_http_form_on_one_thread_enforces_the_same() {
+    http_form(&["--threads", "1"]).await;
+}
+
+#[test]
+fn zero_threads_is_refused() {
+    let out = std::process::Command::new(BIN)
+        .args(["enforce", "--policy", "p.json", "--threads", "0"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream-url",
+            "http://127.0.0.1:9/mcp",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--threads"), "{err}");
+}
+
+async fn http_form(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("seed.json");
     std::fs::write(&seed, SEED).unwrap();
@@ -155,6 +181,7 @@ async fn the_http_form_prints_its_url_and_enforces_the_seed() {
             "--audit",
             audit_path.to_str().unwrap(),
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
