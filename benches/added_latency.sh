@@ -4,9 +4,16 @@
 # release notes quote. Each rate's run carries its own baseline (`--baseline`
 # runs the same load straight at the mock in the same run).
 #
+# Every row is paired with a null relay at the same rate: a proxy that reads
+# and writes bytes and judges nothing (two `cat`s around the mock over
+# stdio, `socat` over HTTP). What it adds is the price of one more process
+# on the path on this machine (wake-ups, pipe or loopback hops), which no
+# enforcer can go below; `over_null` is what the enforcer adds beyond it.
+#
 #   bash benches/added_latency.sh            (DURATION=10s by default)
 #
-# Needs python3 for the JSON.
+# Needs python3 for the JSON, and socat for the HTTP null relay (its rows
+# are left out without it).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,6 +22,10 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 gauntlet="$target_dir/release/gauntlet"
 duration=${DURATION:-10s}
+
+# The null relays, as enforcer templates.
+null_stdio="sh -c 'cat | {upstream} | cat'"
+null_http='sh -c "u={upstream_url}; hp=\${u#http://}; exec socat TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay TCP:\${hp%%/*},nodelay"'
 
 bench() { # transport, then switches
     local transport=$1
@@ -28,25 +39,40 @@ saturation() { # transport: closed loop straight at the mock
         python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["bench"]["target"]["achieved_rate"])'
 }
 
-printf '%-6s %-5s %9s %9s %9s %10s %10s %7s %s\n' \
-    transport load rate/s p50_us p99_us dp50_us dp99_us thr note
-for transport in stdio http; do
-    sat=$(saturation "$transport")
-    for share in 25 100; do
-        rate=$((sat * share / 100))
-        conns=$([ "$transport" = http ] && echo 16 || echo 1)
-        bench "$transport" --rate "$rate" --connections "$conns" --baseline |
-            python3 -c '
+# Prints the added p50 and p99 (µs), the throughput ratio and a note, from a
+# bench's JSON on stdin.
+added() {
+    python3 -c '
 import json, sys
-share, transport, rate = sys.argv[1:4]
 b = json.load(sys.stdin)["bench"]
 t, added = b["target"], b.get("added") or {}
 a = t["allowed"]["corrected"]
-note = "generator-bound" if t.get("generator_bound") else ""
-print("%-6s %-5s %9s %9.0f %9.0f %10.0f %10.0f %7.2f %s" % (
-    transport, share + "%", rate, a["p50_us"], a["p99_us"],
+print("%.0f %.0f %.0f %.0f %.2f %s" % (
+    a["p50_us"], a["p99_us"],
     added.get("p50_us", float("nan")), added.get("p99_us", float("nan")),
-    added.get("throughput_ratio", float("nan")), note))
-' "$share" "$transport" "$rate"
+    added.get("throughput_ratio", float("nan")),
+    "generator-bound" if t.get("generator_bound") else "-"))
+'
+}
+
+printf '%-6s %-5s %8s %8s %8s %8s %8s %5s %9s %9s %9s %s\n' \
+    transport load rate/s p50_us p99_us dp50_us dp99_us thr null_dp50 null_dp99 over_null note
+for transport in stdio http; do
+    sat=$(saturation "$transport")
+    conns=$([ "$transport" = http ] && echo 16 || echo 1)
+    null=$([ "$transport" = http ] && echo "$null_http" || echo "$null_stdio")
+    for share in 25 100; do
+        rate=$((sat * share / 100))
+        read -r p50 p99 dp50 dp99 thr note < <(
+            bench "$transport" --rate "$rate" --connections "$conns" --baseline | added)
+        n50=nan n99=nan
+        if [ "$transport" = stdio ] || command -v socat >/dev/null; then
+            read -r _ _ n50 n99 _ _ < <(
+                bench "$transport" --rate "$rate" --connections "$conns" --baseline \
+                    --enforcer-cmd "$null" | added)
+        fi
+        over=$(python3 -c "print('%.0f' % (float('$dp50') - float('$n50')))")
+        printf '%-6s %-5s %8s %8s %8s %8s %8s %5s %9s %9s %9s %s\n' "$transport" "$share%" \
+            "$rate" "$p50" "$p99" "$dp50" "$dp99" "$thr" "$n50" "$n99" "$over" "$note"
     done
 done

@@ -325,3 +325,110 @@ async fn a_request_id_already_in_flight_is_refused_and_not_forwarded() {
         .unwrap()
         .unwrap();
 }
+
+/// Counts the writes that reach the wrapped stream.
+struct CountingWriter<W> {
+    inner: W,
+    writes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for CountingWriter<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if r.is_ready() {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn frames_that_arrive_together_leave_together_and_none_is_held_back() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let enforcer = enforcer(policy(OPEN), None);
+    let mock = mock();
+    let (client, proxy_down) = tokio::io::duplex(1 << 16);
+    let (proxy_up, mock_side) = tokio::io::duplex(1 << 16);
+    let (mock_r, mock_w) = tokio::io::split(mock_side);
+    let m = mock.clone();
+    tokio::spawn(async move {
+        let _ = gauntlet::mock::stdio::serve(m, mock_r, mock_w, Some("alice".into())).await;
+    });
+    let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (up_r, up_w) = tokio::io::split(proxy_up);
+    let up_w = CountingWriter {
+        inner: up_w,
+        writes: writes.clone(),
+    };
+    let info = gauntlet::enforcer::SessionInfo {
+        grant: "alice".into(),
+        session_id: "s1".into(),
+    };
+    tokio::spawn(gauntlet::enforcer::stdio::serve(
+        enforcer,
+        info,
+        tokio::io::split(proxy_down),
+        (up_r, up_w),
+    ));
+    let (from_proxy, mut to_proxy) = tokio::io::split(client);
+    let mut lines = tokio::io::BufReader::new(from_proxy).lines();
+    // The handshake, then twenty calls in one write.
+    to_proxy
+        .write_all(
+            format!(
+                "{}\n{}\n",
+                json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+                json!({"jsonrpc":"2.0","method":"notifications/initialized"})
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let first: Value = serde_json::from_str(
+        &tokio::time::timeout(HANG, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["id"], 0, "{first}");
+    let before = writes.load(std::sync::atomic::Ordering::SeqCst);
+    let burst: String = (1..=20)
+        .map(|n| format!("{}\n", call(n, GET, json!({}))))
+        .collect();
+    to_proxy.write_all(burst.as_bytes()).await.unwrap();
+    // Every reply comes back with nothing more sent: nothing was held in
+    // a buffer waiting for input.
+    for _ in 1..=20 {
+        let line = tokio::time::timeout(HANG, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let r: Value = serde_json::from_str(&line).unwrap();
+        assert!(r.get("result").is_some(), "{r}");
+    }
+    let burst_writes = writes.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(arrived(&mock, GET).len(), 20);
+    // One write for the lot when they were read at once; a few if the read
+    // split them. One write per frame would be twenty.
+    assert!(burst_writes <= 4, "{burst_writes} writes for 20 frames");
+}

@@ -4,6 +4,12 @@
 //! Frames are forwarded as soon as they are judged; replies are matched by
 //! id in the session's in-flight table, so a client may pipeline freely.
 //! Both directions run in one task: no hop between threads on the hot path.
+//!
+//! Each direction flushes what it wrote once no whole frame is left in its
+//! read buffer, not after every frame: frames that arrived together leave
+//! together, one write (and one wake-up of the peer) for the lot. Nothing
+//! waits in a buffer while the loop waits for input, and the proxy's own
+//! requests, which it waits on, are always flushed at once.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -34,20 +40,38 @@ impl<W: AsyncWrite + Unpin> Side<W> {
         }
     }
 
-    async fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+    /// Writes a frame into the buffer; it leaves with the next flush.
+    async fn write(&self, frame: &[u8]) -> std::io::Result<()> {
         let mut guard = self.w.lock().await;
         let w = guard
             .as_mut()
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        write_frame(&mut *w, frame).await?;
-        w.flush().await
+        write_frame(&mut *w, frame).await
+    }
+
+    async fn flush(&self) -> std::io::Result<()> {
+        match self.w.lock().await.as_mut() {
+            Some(w) => w.flush().await,
+            None => Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
+        }
+    }
+
+    /// Writes a frame and flushes it.
+    async fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        self.write(frame).await?;
+        self.flush().await
+    }
+
+    async fn write_value(&self, v: &Value) -> std::io::Result<()> {
+        match serde_json::to_vec(v) {
+            Ok(bytes) => self.write(&bytes).await,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
     }
 
     async fn send_value(&self, v: &Value) -> std::io::Result<()> {
-        match serde_json::to_vec(v) {
-            Ok(bytes) => self.send(&bytes).await,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        self.write_value(v).await?;
+        self.flush().await
     }
 
     async fn close(&self) {
@@ -156,18 +180,34 @@ where
     CW: AsyncWrite + Unpin,
     UW: AsyncWrite + Unpin,
 {
+    let (mut client_dirty, mut upstream_dirty) = (false, false);
     loop {
+        if !frames.frame_ready() {
+            if std::mem::take(&mut client_dirty) {
+                let _ = to_client.flush().await;
+            }
+            if std::mem::take(&mut upstream_dirty) && to_upstream.flush().await.is_err() {
+                // Upstream stopped reading; the upstream loop ends the session.
+                std::future::pending::<()>().await;
+            }
+        }
         let frame = match frames.next_frame().await {
             Ok(Some(f)) => f,
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                let _ = to_client.flush().await;
+                let _ = to_upstream.flush().await;
+                return Ok(());
+            }
             Err(FrameError::Oversized { limit, seen, .. }) => {
                 let why = format!("frame of {seen} bytes exceeds the limit of {limit} bytes");
                 refuse(session, to_client, inbound::unreadable("oversized", why)).await;
+                client_dirty = true;
                 continue;
             }
             Err(FrameError::InvalidUtf8 { offset, .. }) => {
                 let why = format!("frame is not valid utf-8 (first bad byte at offset {offset})");
                 refuse(session, to_client, inbound::unreadable("invalid-utf8", why)).await;
+                client_dirty = true;
                 continue;
             }
             Err(FrameError::Io(e)) => return Err(EnforcerError::Client(e)),
@@ -175,24 +215,33 @@ where
         let sent = match inbound::sort(&frame) {
             Inbound::Forward(Forward::Request { key, list }) => {
                 if inflight.track(key.clone(), list) {
-                    to_upstream.send(&frame).await
+                    upstream_dirty = true;
+                    to_upstream.write(&frame).await
                 } else {
                     let id = serde_json::from_str::<Value>(&key).unwrap_or(Value::Null);
-                    let _ = to_client.send_value(&session.duplicate_id(&id, None)).await;
+                    let _ = to_client
+                        .write_value(&session.duplicate_id(&id, None))
+                        .await;
+                    client_dirty = true;
                     Ok(())
                 }
             }
             Inbound::Forward(Forward::Initialized) => {
-                let r = to_upstream.send(&frame).await;
+                upstream_dirty = true;
+                let r = to_upstream.write(&frame).await;
                 if r.is_ok() && session.begin_fetch(None) {
                     send_own(inflight, to_upstream, session.own_request(None)).await
                 } else {
                     r
                 }
             }
-            Inbound::Forward(Forward::Plain) => to_upstream.send(&frame).await,
+            Inbound::Forward(Forward::Plain) => {
+                upstream_dirty = true;
+                to_upstream.write(&frame).await
+            }
             r @ Inbound::Refuse(_) => {
                 refuse(session, to_client, r).await;
+                client_dirty = true;
                 Ok(())
             }
             Inbound::Call(call) => {
@@ -203,9 +252,13 @@ where
                 }
                 let learned = session.schemas().await;
                 match session.decide(inflight, &call, learned.as_deref()) {
-                    Ok(()) => to_upstream.send(&frame).await,
+                    Ok(()) => {
+                        upstream_dirty = true;
+                        to_upstream.write(&frame).await
+                    }
                     Err(reply) => {
-                        let _ = to_client.send_value(&reply).await;
+                        let _ = to_client.write_value(&reply).await;
+                        client_dirty = true;
                         Ok(())
                     }
                 }
@@ -218,6 +271,8 @@ where
     }
 }
 
+/// Sends one of the proxy's own requests, flushing it (and whatever was
+/// written before it): the proxy may wait on its reply.
 async fn send_own<UW: AsyncWrite + Unpin>(
     inflight: &InFlight,
     to_upstream: &Side<UW>,
@@ -233,7 +288,7 @@ async fn refuse<CW: AsyncWrite + Unpin>(session: &Session, to_client: &Side<CW>,
         session.audit_refusal(a);
     }
     if let Some(reply) = &refusal.reply {
-        let _ = to_client.send_value(reply).await;
+        let _ = to_client.write_value(reply).await;
     }
 }
 
@@ -248,18 +303,31 @@ async fn upstream_loop<UR, CW, UW>(
     CW: AsyncWrite + Unpin,
     UW: AsyncWrite + Unpin,
 {
+    let mut dirty = false;
     loop {
+        if !frames.frame_ready() && std::mem::take(&mut dirty) && to_client.flush().await.is_err() {
+            return;
+        }
         let frame = match frames.next_frame().await {
             Ok(Some(f)) => f,
-            Ok(None) | Err(FrameError::Io(_)) => return,
+            Ok(None) | Err(FrameError::Io(_)) => {
+                let _ = to_client.flush().await;
+                return;
+            }
             // Server bytes are the client's to judge; only our own limit
             // stops them.
             Err(FrameError::InvalidUtf8 { bytes, .. }) => bytes,
             Err(FrameError::Oversized { .. }) => continue,
         };
         let sent = match session.outbound(inflight, &frame) {
-            Outbound::Forward => to_client.send(&frame).await,
-            Outbound::Rewritten(bytes) => to_client.send(&bytes).await,
+            Outbound::Forward => {
+                dirty = true;
+                to_client.write(&frame).await
+            }
+            Outbound::Rewritten(bytes) => {
+                dirty = true;
+                to_client.write(&bytes).await
+            }
             Outbound::Own(Some(next)) => {
                 let _ = send_own(inflight, to_upstream, next).await;
                 Ok(())
