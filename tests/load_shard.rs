@@ -49,11 +49,11 @@ async fn shard(index: u32, keep: &Path) -> BenchOutcome {
     run_bench(&cfg, &mut NoSink, rx).await.unwrap()
 }
 
-fn logs(outcome: &BenchOutcome) -> Vec<PhaseLog> {
+fn logs(outcome: &mut BenchOutcome) -> Vec<PhaseLog> {
     outcome
         .logs
-        .iter()
-        .map(|(name, bytes)| log::parse(bytes, name).unwrap())
+        .iter_mut()
+        .map(|(name, log)| log::parse(&log.to_vec().unwrap(), name).unwrap())
         .collect()
 }
 
@@ -90,7 +90,7 @@ fn check_faithful(phase: &PhaseReport, log: &PhaseLog) {
 async fn two_half_rate_shards_merge_into_the_whole_load() {
     let (keep0, keep1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // Side by side, as shards run.
-    let (a, b) = tokio::join!(shard(0, keep0.path()), shard(1, keep1.path()));
+    let (mut a, mut b) = tokio::join!(shard(0, keep0.path()), shard(1, keep1.path()));
     assert_eq!(a.report.shard, Some(Shard { index: 0, count: 2 }));
     assert_eq!(a.report.target.offered_rate, Some(RATE / 2.0));
     let names: Vec<&str> = b.logs.iter().map(|(n, _)| n.as_str()).collect();
@@ -99,7 +99,7 @@ async fn two_half_rate_shards_merge_into_the_whole_load() {
         ["target.shard-1-of-2.hlog", "baseline.shard-1-of-2.hlog"]
     );
 
-    let (la, lb) = (logs(&a), logs(&b));
+    let (la, lb) = (logs(&mut a), logs(&mut b));
     for (outcome, logs) in [(&a, &la), (&b, &lb)] {
         check_faithful(&outcome.report.target, &logs[0]);
         check_faithful(outcome.report.baseline.as_ref().unwrap(), &logs[1]);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use super::log::IntervalLog;
 use super::{BENCH_POLICY, BenchConfig, Mix, Schedule};
 use crate::report::{self, Collector, Format, Output, Progress};
 use crate::run::cli::{TargetArgs, parse_duration};
@@ -52,7 +53,11 @@ pub struct OutputArgs {
 impl OutputArgs {
     /// Renders `bench` through the reporters, writes `logs` under `--out`,
     /// and returns the bench's exit code.
-    pub fn emit(&self, bench: &BenchReport, logs: &[(String, Vec<u8>)]) -> Result<u8, String> {
+    pub fn emit(
+        &self,
+        bench: &BenchReport,
+        logs: &mut [(String, IntervalLog)],
+    ) -> Result<u8, String> {
         let mut collector = Collector::default();
         collector.event(&Event::Bench(Box::new(bench.clone())));
         let mut formats: Vec<Format> = self.format.iter().map(|f| Format::from(*f)).collect();
@@ -66,9 +71,11 @@ impl OutputArgs {
             }
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("creating `{}`: {e}", dir.display()))?;
-            for (name, log) in logs {
-                let path = dir.join(name);
-                std::fs::write(&path, log)
+            for (name, log) in logs.iter_mut() {
+                let path = dir.join(&*name);
+                std::fs::File::create(&path)
+                    .map(std::io::BufWriter::new)
+                    .and_then(|mut f| log.write_to(&mut f))
                     .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
             }
         }
@@ -310,7 +317,8 @@ async fn run(args: BenchArgs) -> Result<u8, String> {
     let outcome = super::run_bench(&cfg, &mut live, stop_rx)
         .await
         .map_err(|e| e.to_string())?;
-    args.output.emit(&outcome.report, &outcome.logs)
+    let mut outcome = outcome;
+    args.output.emit(&outcome.report, &mut outcome.logs)
 }
 
 /// `gauntlet merge`.
@@ -334,7 +342,7 @@ pub fn merge_main(args: &MergeArgs) -> ExitCode {
         .collect::<Result<Vec<_>, _>>()
         .and_then(|logs| super::merge::merge(&logs))
         .map_err(|e| e.to_string())
-        .and_then(|report| args.output.emit(&report, &[]));
+        .and_then(|report| args.output.emit(&report, &mut []));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

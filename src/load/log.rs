@@ -18,6 +18,7 @@
 //! Tag=allowed,0.000,1.000,0.043,HISTFAAAAC…
 //! ```
 
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -192,9 +193,93 @@ pub enum MergeError {
     Mismatch(String),
 }
 
+/// Interval lines kept while a phase runs: in memory up to this size, then
+/// in a temporary file, so a day-long bench does not grow the process.
+pub const SPOOL_IN_MEMORY: usize = 1 << 20;
+
+/// A phase's interval lines as the recorder writes them.
+pub struct Spool {
+    file: tempfile::SpooledTempFile,
+    /// The first write that failed: the log would have a hole, so it is
+    /// refused rather than written.
+    failed: Option<String>,
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool {
+            file: tempfile::SpooledTempFile::new(SPOOL_IN_MEMORY),
+            failed: None,
+        }
+    }
+}
+
+impl Spool {
+    pub fn append(&mut self, lines: &[u8]) {
+        if self.failed.is_none()
+            && let Err(e) = self.file.write_all(lines)
+        {
+            self.failed = Some(e.to_string());
+        }
+    }
+
+    /// Whether the lines have left memory for a temporary file.
+    pub fn on_disk(&self) -> bool {
+        self.file.is_rolled()
+    }
+
+    /// Everything written so far.
+    pub fn read_all(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// A finished phase's log: the header, known only at the end, and the
+/// spooled interval lines behind it.
+pub struct IntervalLog {
+    head: Vec<u8>,
+    body: Spool,
+}
+
+impl IntervalLog {
+    /// Writes the whole log to `w`, streaming the intervals.
+    pub fn write_to(&mut self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&self.head)?;
+        self.body.file.seek(SeekFrom::Start(0))?;
+        std::io::copy(&mut self.body.file, w)?;
+        w.flush()
+    }
+
+    /// The whole log in memory.
+    pub fn to_vec(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// [`write`] for interval lines already in memory, whole log out.
+#[cfg(test)]
+pub(crate) fn write_bytes(meta: &PhaseMeta, started: SystemTime, lines: &[u8]) -> Vec<u8> {
+    let mut spool = Spool::default();
+    spool.append(lines);
+    let mut log = write(meta, started, spool).unwrap_or_else(|e| panic!("{e}"));
+    log.to_vec().unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The whole log: a header ending in the `#gauntlet` line, then the
 /// recorder's interval lines.
-pub fn write(meta: &PhaseMeta, started: SystemTime, intervals: &[u8]) -> Result<Vec<u8>, String> {
+pub fn write(
+    meta: &PhaseMeta,
+    started: SystemTime,
+    intervals: Spool,
+) -> Result<IntervalLog, String> {
+    if let Some(e) = &intervals.failed {
+        return Err(format!("spooling the interval log: {e}"));
+    }
     let json = serde_json::to_string(meta).map_err(|e| e.to_string())?;
     let mut label = format!("gauntlet bench: {} ({})", meta.phase, meta.target);
     if let Some(shard) = meta.shard {
@@ -213,8 +298,10 @@ pub fn write(meta: &PhaseMeta, started: SystemTime, intervals: &[u8]) -> Result<
         .with_max_value_divisor(MAX_VALUE_DIVISOR)
         .begin_log_with(&mut log, &mut V2DeflateSerializer::new())
         .map_err(|e| e.to_string())?;
-    log.extend_from_slice(intervals);
-    Ok(log)
+    Ok(IntervalLog {
+        head: log,
+        body: intervals,
+    })
 }
 
 /// Reads a log from a file.
@@ -425,7 +512,7 @@ mod tests {
             (Class::Denied, true, 20_000),
             (Class::Allowed, true, 50_000),
         ]);
-        let log = write(&meta(), started, &lines).unwrap();
+        let log = write_bytes(&meta(), started, &lines);
         let back = parse(&log, "t.hlog").unwrap();
         assert_eq!(back.meta, meta());
         assert_eq!(back.started, Some(Duration::from_millis(1_767_225_600_020)));
@@ -440,8 +527,24 @@ mod tests {
     }
 
     #[test]
+    fn a_long_phase_spools_its_intervals_to_disk_and_loses_none() {
+        let line = b"Tag=allowed,0.000,1.000,0.040,HISTFAAAACR42pNpmSzMwMDAxgABzFCaEUzOmNZg/wEi0NIAQgA4iwV0\n";
+        let mut spool = Spool::default();
+        let mut want = Vec::new();
+        while want.len() <= SPOOL_IN_MEMORY {
+            spool.append(line);
+            want.extend_from_slice(line);
+        }
+        assert!(spool.on_disk());
+        assert_eq!(spool.read_all().unwrap(), want);
+        let mut log = write(&meta(), SystemTime::now(), spool).unwrap();
+        let whole = log.to_vec().unwrap();
+        assert!(whole.ends_with(&want));
+    }
+
+    #[test]
     fn malformed_logs_name_the_file_and_line() {
-        let good = write(&meta(), SystemTime::now(), &[]).unwrap();
+        let good = write_bytes(&meta(), SystemTime::now(), &[]);
         let text = String::from_utf8(good).unwrap();
         let with = |extra: &str| format!("{text}{extra}");
         let lines = text.lines().count();

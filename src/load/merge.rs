@@ -360,7 +360,7 @@ mod tests {
             }
         }
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-        let text = log::write(&m, start, &lines).unwrap();
+        let text = log::write_bytes(&m, start, &lines);
         (log::parse(&text, "shard.hlog").unwrap(), whole)
     }
 

@@ -96,7 +96,7 @@ pub struct Recorder {
     interval_count: u64,
     /// The interval lines of the log; [`log::write`] puts the header, known
     /// only at the end, in front.
-    intervals: Vec<u8>,
+    intervals: log::Spool,
     scratch: Vec<u8>,
     serializer: V2DeflateSerializer,
 }
@@ -118,7 +118,7 @@ impl Recorder {
             timeout: 0,
             interval_start: start,
             interval_count: 0,
-            intervals: Vec::new(),
+            intervals: log::Spool::default(),
             scratch: Vec::new(),
             serializer: V2DeflateSerializer::new(),
         })
@@ -191,7 +191,7 @@ impl Recorder {
             .iter()
             .position(|b| *b == b'\n')
             .map_or(scratch.len(), |i| i + 1);
-        self.intervals.extend_from_slice(&scratch[lines..]);
+        self.intervals.append(&scratch[lines..]);
         self.scratch = scratch;
         let tick = Tick {
             at_s: (offset + len).as_secs_f64(),
@@ -238,7 +238,7 @@ pub struct Recorded {
     /// The interval log's lines: per interval and class, the corrected
     /// histogram tagged `allowed`/`denied` and the uncorrected one tagged
     /// `allowed-uncorrected`/`denied-uncorrected`.
-    pub intervals: Vec<u8>,
+    pub intervals: log::Spool,
 }
 
 #[cfg(test)]
@@ -322,14 +322,15 @@ mod tests {
             };
             r.record(&sample(class, due, 5, 40 + i));
         }
-        let done = r.finish(t0 + Duration::from_secs(3));
-        let text = String::from_utf8(done.intervals.clone()).unwrap();
+        let mut done = r.finish(t0 + Duration::from_secs(3));
+        let lines = done.intervals.read_all().unwrap();
+        let text = String::from_utf8(lines.clone()).unwrap();
         // Intervals close at the first answer a second or more after their
         // start (1.2 s, 2.4 s) and at the end: three, each with both classes
         // in both kinds.
         assert_eq!(text.lines().count(), 12, "{text}");
         assert!(text.lines().all(|l| l.starts_with("Tag=")), "{text}");
-        let read = log::parse_intervals(&done.intervals, "test").unwrap();
+        let read = log::parse_intervals(&lines, "test").unwrap();
         assert_eq!(read.corrected, done.hists.corrected);
         assert_eq!(read.uncorrected, done.hists.uncorrected);
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use super::log::{self, PhaseMeta};
+use super::log::{self, IntervalLog, PhaseMeta};
 use super::mix::Plan;
 use super::recorder::{Outcome, Recorder, Sample};
 use super::schedule::Schedule;
@@ -33,7 +33,7 @@ pub struct BenchOutcome {
     pub report: BenchReport,
     /// `(file name, interval log)`: `target.hlog`, or with `--shard 1/4`
     /// `target.shard-1-of-4.hlog`; the same for `baseline`.
-    pub logs: Vec<(String, Vec<u8>)>,
+    pub logs: Vec<(String, IntervalLog)>,
 }
 
 /// The file name of a phase's interval log.
@@ -145,7 +145,7 @@ async fn phase(
     plan: &Arc<Plan>,
     sink: &mut dyn EventSink,
     mut stop: watch::Receiver<bool>,
-) -> Result<(PhaseReport, Vec<u8>), LoadError> {
+) -> Result<(PhaseReport, IntervalLog), LoadError> {
     sink.event(&Event::BenchPhase {
         name: name.to_owned(),
         target: target.label(),
@@ -297,7 +297,7 @@ async fn phase(
         message: stop.borrow().then(|| "interrupted".to_owned()),
     };
     let report = super::merge::phase_report(&[&meta], &recorded.hists);
-    let log = log::write(&meta, wall_start, &recorded.intervals).map_err(LoadError::Config)?;
+    let log = log::write(&meta, wall_start, recorded.intervals).map_err(LoadError::Config)?;
     Ok((report, log))
 }
 
