@@ -240,7 +240,7 @@ async fn stateless_requests_pass_and_header_mismatches_do_not() {
                   "io.modelcontextprotocol/clientCapabilities": {}}}});
     let opts = SendOptions {
         headers: vec![("mcp-name".into(), GET.into())],
-        bare: false,
+        ..SendOptions::default()
     };
     let ex = c
         .send_raw(

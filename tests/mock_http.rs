@@ -15,7 +15,7 @@ fn headers(pairs: &[(&str, &str)]) -> SendOptions {
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect(),
-        bare: false,
+        ..SendOptions::default()
     }
 }
 
@@ -267,8 +267,8 @@ async fn strict_http_wants_its_session_and_version_headers() {
     client.initialize(Revision::V2025_06_18).await.unwrap();
     let list = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#.to_vec();
     let bare = SendOptions {
-        headers: vec![],
         bare: true,
+        ..SendOptions::default()
     };
     let ex = client
         .send_raw(list.clone(), Expect::Ids(vec![json!(7)]), &bare)

@@ -444,6 +444,7 @@ async fn perform(client: &Client, step: &Step, sent: &Sent) -> CallResult {
             let opts = SendOptions {
                 headers: headers.clone(),
                 bare: *bare,
+                ..SendOptions::default()
             };
             let expect = Expect::for_bytes(bytes, QUIET);
             client.send_raw(bytes.clone(), expect, &opts).await

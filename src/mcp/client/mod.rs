@@ -118,6 +118,10 @@ pub struct SendOptions {
     /// Leave out the headers the client would add itself (session, version,
     /// `Mcp-Method`/`Mcp-Name`), to probe what a peer does without them.
     pub bare: bool,
+    /// Keep of each HTTP reply only its `id`, whether it has an `error`, and
+    /// `result.isError`: what a load generator needs to sort a call, read
+    /// without building the rest. A reply of any other shape is kept whole.
+    pub skeleton: bool,
 }
 
 enum Transport {
