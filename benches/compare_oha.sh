@@ -2,7 +2,8 @@
 # The harness's own load generator against oha, at equal connections, in the
 # same run: both drive the bare HTTP mock (each its own, each writing its
 # ledger to a file) with one GetCustomers call per request, closed loop.
-# The pair runs twice, alternating, so drift on a busy machine hits both.
+# The pair runs ROUNDS times (default 2), alternating, so drift on a busy
+# machine hits both; the last line per connection count is the median ratio.
 #
 #   bash benches/compare_oha.sh [CONNECTIONS...]     (default: 16 64)
 #
@@ -65,11 +66,15 @@ print("%.0f %.0f" % (r["summary"]["requestsPerSec"], r["latencyPercentiles"]["p9
 printf '%-6s %-5s %12s %10s %12s %10s %7s\n' conns round gauntlet/s p99_us oha/s p99_us ratio
 for c in "${@:-16 64}"; do
     for c1 in $c; do
-        for round in 1 2; do
+        ratios=()
+        for round in $(seq "${ROUNDS:-2}"); do
             read -r g gp99 < <(harness_rate "$c1")
             read -r o op99 < <(oha_rate "$c1")
-            printf '%-6s %-5s %12s %10s %12s %10s %7s\n' "$c1" "$round" "$g" "$gp99" "$o" "$op99" \
-                "$(python3 -c "print('%.2f' % ($g / $o))")"
+            ratio=$(python3 -c "print('%.2f' % ($g / $o))")
+            ratios+=("$ratio")
+            printf '%-6s %-5s %12s %10s %12s %10s %7s\n' "$c1" "$round" "$g" "$gp99" "$o" "$op99" "$ratio"
         done
+        printf '%-6s %-5s %56s\n' "$c1" median \
+            "$(python3 -c 'import statistics,sys; print("%.2f" % statistics.median(map(float, sys.argv[1:])))' "${ratios[@]}")"
     done
 done
