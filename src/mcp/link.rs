@@ -107,6 +107,22 @@ impl Endpoint {
         req
     }
 
+    /// A JSON-RPC POST: a JSON body, and either JSON or an event stream
+    /// accepted back, as Streamable HTTP asks of every client.
+    pub fn post_json(&self, body: Bytes) -> Request<Full<Bytes>> {
+        let mut req = self.request(Method::POST, body);
+        let map = req.headers_mut();
+        map.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        map.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        req
+    }
+
     /// Sends `req` over a kept connection: see [`Links::send`].
     pub async fn send(
         &self,

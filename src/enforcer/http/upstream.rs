@@ -2,7 +2,7 @@
 //! split into its JSON-RPC messages (plain JSON or SSE) and settled one by
 //! one, and the proxy's own `tools/list` pages.
 
-use axum::http::{HeaderMap, HeaderValue, Method, Request, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Request};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::Value;
@@ -105,16 +105,8 @@ impl Upstream {
     ) {
         let mut next = Some(session.own_request(None));
         while let Some((key, bytes)) = next.take() {
-            let mut req = self.request(Method::POST, bytes.into());
+            let mut req = self.endpoint.post_json(bytes.into());
             let out = req.headers_mut();
-            out.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            out.insert(
-                header::ACCEPT,
-                HeaderValue::from_static("application/json, text/event-stream"),
-            );
             out.insert(h::MCP_METHOD, HeaderValue::from_static("tools/list"));
             if let Some(sid) = upstream_session.and_then(value) {
                 out.insert(h::SESSION_ID, sid);

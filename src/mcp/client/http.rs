@@ -66,16 +66,8 @@ impl HttpTransport {
         } else {
             auto_headers(&bytes, rev, self.session())
         };
-        let mut req = self.endpoint.request(Method::POST, bytes.into());
+        let mut req = self.endpoint.post_json(bytes.into());
         let map = req.headers_mut();
-        map.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        map.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
         if let Some(token) = &self.opts.token {
             append(map, "authorization", &format!("Bearer {token}"))?;
         }
