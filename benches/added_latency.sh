@@ -4,16 +4,15 @@
 # release notes quote. Each rate's run carries its own baseline (`--baseline`
 # runs the same load straight at the mock in the same run).
 #
-# Every row is paired with a null relay at the same rate: a proxy that reads
-# and writes bytes and judges nothing (two `cat`s around the mock over
-# stdio, `socat` over HTTP). What it adds is the price of one more process
-# on the path on this machine (wake-ups, pipe or loopback hops), which no
-# enforcer can go below; `over_null` is what the enforcer adds beyond it.
+# Every row is paired with a null relay at the same rate: `gauntlet relay`,
+# a proxy that moves bytes and reads none, run as an external enforcer.
+# What it adds is the price of one more process on the path on this machine
+# (wake-ups, pipe or loopback hops), which no enforcer can go below;
+# `over_null` is what the enforcer adds beyond it.
 #
 #   bash benches/added_latency.sh            (DURATION=10s by default)
 #
-# Needs python3 for the JSON, and socat for the HTTP null relay (its rows
-# are left out without it).
+# Needs python3 for the JSON.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,9 +22,9 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
 gauntlet="$target_dir/release/gauntlet"
 duration=${DURATION:-10s}
 
-# The null relays, as enforcer templates.
-null_stdio="sh -c 'cat | {upstream} | cat'"
-null_http='sh -c "u={upstream_url}; hp=\${u#http://}; exec socat TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay TCP:\${hp%%/*},nodelay"'
+# The null relay, as enforcer templates.
+null_stdio='{gauntlet} relay -- {upstream}'
+null_http='{gauntlet} relay --listen 127.0.0.1:{port} --upstream-url {upstream_url}'
 
 bench() { # transport, then switches
     local transport=$1
@@ -65,12 +64,10 @@ for transport in stdio http; do
         rate=$((sat * share / 100))
         read -r p50 p99 dp50 dp99 thr note < <(
             bench "$transport" --rate "$rate" --connections "$conns" --baseline | added)
-        n50=nan n99=nan
-        if [ "$transport" = stdio ] || command -v socat >/dev/null; then
-            read -r _ _ n50 n99 _ _ < <(
-                bench "$transport" --rate "$rate" --connections "$conns" --baseline \
-                    --enforcer-cmd "$null" | added)
-        fi
+        # The relay passes calls a policy denies, so its exit code is 1.
+        read -r _ _ n50 n99 _ _ < <(
+            bench "$transport" --rate "$rate" --connections "$conns" --baseline \
+                --enforcer-cmd "$null" | added || true)
         over=$(python3 -c "print('%.0f' % (float('$dp50') - float('$n50')))")
         printf '%-6s %-5s %8s %8s %8s %8s %8s %5s %9s %9s %9s %s\n' "$transport" "$share%" \
             "$rate" "$p50" "$p99" "$dp50" "$dp99" "$thr" "$n50" "$n99" "$over" "$note"

@@ -28,6 +28,8 @@ enum Command {
     Mock(gauntlet::mock::cli::MockArgs),
     /// Run the reference enforcer in front of an MCP server (stdio or HTTP).
     Enforce(gauntlet::enforcer::cli::EnforceArgs),
+    /// A null enforcer: moves bytes to an MCP server and back unread, to bench what one more process on the path costs.
+    Relay(gauntlet::load::relay::RelayArgs),
     /// Check a policy file, or convert it to the other dialect.
     Policy(gauntlet::policy::cli::PolicyArgs),
     /// Re-render saved JSON runs as table, JSON, JUnit, SARIF, Markdown or HTML.
@@ -97,6 +99,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Enforce(args) => ExitCode::from(gauntlet::enforcer::cli::run(&args)),
+        Command::Relay(args) => match gauntlet::load::relay::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gauntlet relay: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Policy(args) => ExitCode::from(gauntlet::policy::cli::run(
             &args,
             &mut std::io::stdout(),

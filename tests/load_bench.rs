@@ -156,3 +156,41 @@ async fn the_ledger_counts_what_the_bench_says_it_sent_over_stdio() {
 async fn the_ledger_counts_what_the_bench_says_it_sent_over_http() {
     honest_over(Transport::Http).await;
 }
+
+/// The null relay (`gauntlet relay`) run as an external enforcer: every
+/// call the bench sends reaches the mock, the ones a policy would deny too,
+/// since it reads nothing; and the bench measures it against its baseline
+/// like any enforcer.
+async fn relay_over(transport: Transport) {
+    let keep = tempfile::tempdir().unwrap();
+    let template = match transport {
+        Transport::Stdio => "{gauntlet} relay -- {upstream}",
+        Transport::Http => {
+            "{gauntlet} relay --listen 127.0.0.1:{port} --upstream-url {upstream_url}"
+        }
+    };
+    let mut cfg = config(
+        TargetSpec::Command(template.into()),
+        transport,
+        Some(keep.path()),
+    );
+    cfg.schedule = Schedule::Open { rate: 150.0 };
+    cfg.connections = 2;
+    cfg.lanes = if transport == Transport::Http { 2 } else { 8 };
+    cfg.baseline = true;
+    let report = bench(&cfg).await;
+    // Denied calls arrive too: the mock's ledger holds every call sent.
+    check_honest(&report.target, &keep.path().join("target"), false);
+    assert!(report.target.denied.calls > 0);
+    assert!(report.added.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_null_relay_passes_every_call_over_stdio() {
+    relay_over(Transport::Stdio).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_null_relay_passes_every_call_over_http() {
+    relay_over(Transport::Http).await;
+}

@@ -24,6 +24,7 @@ pub mod log;
 pub mod merge;
 pub mod mix;
 pub mod recorder;
+pub mod relay;
 mod run;
 pub mod schedule;
 
