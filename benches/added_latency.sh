@@ -4,11 +4,11 @@
 # release notes quote. Each rate's run carries its own baseline (`--baseline`
 # runs the same load straight at the mock in the same run).
 #
-# Every row is paired with a null relay at the same rate: `gauntlet relay`,
-# a proxy that moves bytes and reads none, run as an external enforcer.
-# What it adds is the price of one more process on the path on this machine
-# (wake-ups, pipe or loopback hops), which no enforcer can go below;
-# `over_null` is what the enforcer adds beyond it.
+# Every run carries the null relay too (`--null-relay`: `gauntlet relay`, a
+# proxy that moves bytes and reads none). What it adds over the bare mock
+# is the price of one more process on the path on this machine (wake-ups,
+# pipe or loopback hops), which no enforcer can go below; `over_null` is
+# what the enforcer adds beyond it.
 #
 #   bash benches/added_latency.sh            (DURATION=10s by default)
 #
@@ -22,10 +22,6 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
 gauntlet="$target_dir/release/gauntlet"
 duration=${DURATION:-10s}
 
-# The null relay, as enforcer templates.
-null_stdio='{gauntlet} relay -- {upstream}'
-null_http='{gauntlet} relay --listen 127.0.0.1:{port} --upstream-url {upstream_url}'
-
 bench() { # transport, then switches
     local transport=$1
     shift
@@ -38,18 +34,21 @@ saturation() { # transport: closed loop straight at the mock
         python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["bench"]["target"]["achieved_rate"])'
 }
 
-# Prints the added p50 and p99 (µs), the throughput ratio and a note, from a
-# bench's JSON on stdin.
-added() {
+# Prints, from a bench's JSON on stdin: the target's allowed p50 and p99,
+# what it adds over the mock (p50, p99, throughput ratio), what the null
+# relay adds over the mock (p50, p99), what the target adds over the relay
+# (p50), and a note.
+figures() {
     python3 -c '
 import json, sys
 b = json.load(sys.stdin)["bench"]
-t, added = b["target"], b.get("added") or {}
-a = t["allowed"]["corrected"]
-print("%.0f %.0f %.0f %.0f %.2f %s" % (
-    a["p50_us"], a["p99_us"],
-    added.get("p50_us", float("nan")), added.get("p99_us", float("nan")),
-    added.get("throughput_ratio", float("nan")),
+t, base, relay = b["target"], b["baseline"], b["relay"]
+p = lambda phase, q: phase["allowed"]["corrected"][q]
+a = b["added"]
+print("%.0f %.0f %.0f %.0f %.2f %.0f %.0f %.0f %s" % (
+    p(t, "p50_us"), p(t, "p99_us"), a["p50_us"], a["p99_us"], a["throughput_ratio"],
+    p(relay, "p50_us") - p(base, "p50_us"), p(relay, "p99_us") - p(base, "p99_us"),
+    b["over_relay"]["p50_us"],
     "generator-bound" if t.get("generator_bound") else "-"))
 '
 }
@@ -59,16 +58,10 @@ printf '%-6s %-5s %8s %8s %8s %8s %8s %5s %9s %9s %9s %s\n' \
 for transport in stdio http; do
     sat=$(saturation "$transport")
     conns=$([ "$transport" = http ] && echo 16 || echo 1)
-    null=$([ "$transport" = http ] && echo "$null_http" || echo "$null_stdio")
     for share in 25 100; do
         rate=$((sat * share / 100))
-        read -r p50 p99 dp50 dp99 thr note < <(
-            bench "$transport" --rate "$rate" --connections "$conns" --baseline | added)
-        # The relay passes calls a policy denies, so its exit code is 1.
-        read -r _ _ n50 n99 _ _ < <(
-            bench "$transport" --rate "$rate" --connections "$conns" --baseline \
-                --enforcer-cmd "$null" | added || true)
-        over=$(python3 -c "print('%.0f' % (float('$dp50') - float('$n50')))")
+        read -r p50 p99 dp50 dp99 thr n50 n99 over note < <(
+            bench "$transport" --rate "$rate" --connections "$conns" --baseline --null-relay | figures)
         printf '%-6s %-5s %8s %8s %8s %8s %8s %5s %9s %9s %9s %s\n' "$transport" "$share%" \
             "$rate" "$p50" "$p99" "$dp50" "$dp99" "$thr" "$n50" "$n99" "$over" "$note"
     done

@@ -28,6 +28,7 @@ fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> Benc
         connections: 1,
         lanes: 1,
         baseline: false,
+        null_relay: false,
         max_calls: None,
         mock_args: Vec::new(),
         shard: None,
@@ -157,32 +158,32 @@ async fn the_ledger_counts_what_the_bench_says_it_sent_over_http() {
     honest_over(Transport::Http).await;
 }
 
-/// The null relay (`gauntlet relay`) run as an external enforcer: every
-/// call the bench sends reaches the mock, the ones a policy would deny too,
-/// since it reads nothing; and the bench measures it against its baseline
-/// like any enforcer.
+/// `--null-relay`: after the target and its baseline, the same load goes
+/// through `gauntlet relay`, the null enforcer. Every call reaches the mock
+/// through it, the ones the policy denies too, since it reads nothing; the
+/// report carries the phase, what the target adds over it, and its log.
 async fn relay_over(transport: Transport) {
     let keep = tempfile::tempdir().unwrap();
-    let template = match transport {
-        Transport::Stdio => "{gauntlet} relay -- {upstream}",
-        Transport::Http => {
-            "{gauntlet} relay --listen 127.0.0.1:{port} --upstream-url {upstream_url}"
-        }
-    };
-    let mut cfg = config(
-        TargetSpec::Command(template.into()),
-        transport,
-        Some(keep.path()),
-    );
+    let mut cfg = config(TargetSpec::Builtin, transport, Some(keep.path()));
     cfg.schedule = Schedule::Open { rate: 150.0 };
     cfg.connections = 2;
     cfg.lanes = if transport == Transport::Http { 2 } else { 8 };
     cfg.baseline = true;
-    let report = bench(&cfg).await;
-    // Denied calls arrive too: the mock's ledger holds every call sent.
-    check_honest(&report.target, &keep.path().join("target"), false);
-    assert!(report.target.denied.calls > 0);
-    assert!(report.added.is_some());
+    cfg.null_relay = true;
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let outcome = run_bench(&cfg, &mut NoSink, rx).await.unwrap();
+    let report = &outcome.report;
+    check_honest(&report.target, &keep.path().join("target"), true);
+    let relay = report.relay.as_ref().unwrap();
+    assert_eq!(relay.name, "relay");
+    assert!(relay.target.contains("relay"), "{}", relay.target);
+    check_honest(relay, &keep.path().join("relay"), false);
+    assert!(relay.denied.calls > 0);
+    assert!(report.added.is_some() && report.over_relay.is_some());
+    let names: Vec<&str> = outcome.logs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["target.hlog", "baseline.hlog", "relay.hlog"]);
+    // The relay passing what the policy denies is not the target's leak.
+    assert_ne!(report.exit_code(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,7 @@ fn config(shard: Shard, keep: &Path) -> BenchConfig {
         connections: 1,
         lanes: 4,
         baseline: true,
+        null_relay: false,
         // Bounded by count as well as time.
         max_calls: Some(2 * RATE as u64 * 4),
         mock_args: Vec::new(),

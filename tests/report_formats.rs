@@ -116,6 +116,14 @@ fn json_validates_against_its_schema() {
     if let Some(b) = sharded.baseline.as_mut() {
         b.offered_rate = None;
     }
+    // A null relay phase beside the baseline.
+    if let Some(b) = sharded.baseline.clone() {
+        let mut relay = b;
+        relay.name = "relay".into();
+        relay.target = "cmd: {gauntlet} relay -- {upstream}".into();
+        sharded.over_relay = Some(gauntlet::run::Added::between(&sharded.target, &relay));
+        sharded.relay = Some(relay);
+    }
     let mut bench_only = Collector::default();
     bench_only.event(&gauntlet::run::Event::Bench(Box::new(sharded)));
     for report in [fixed_run().clone(), with_bench, bench_only.report()] {
@@ -564,4 +572,24 @@ fn a_bench_alone_renders_its_figures_and_nothing_else() {
     let md = render(&both, Format::Md, false).unwrap();
     // Two timeouts: the bench did not measure cleanly.
     assert!(md.contains("#### ❌ Decision latency of `builtin`"), "{md}");
+}
+
+#[test]
+fn a_null_relay_phase_is_shown_with_what_the_target_adds_over_it() {
+    let mut b = bench();
+    let mut relay = b.baseline.clone().unwrap();
+    relay.name = "relay".into();
+    b.over_relay = Some(gauntlet::run::Added::between(&b.target, &relay));
+    b.relay = Some(relay);
+    let mut c = Collector::default();
+    c.event(&gauntlet::run::Event::Bench(Box::new(b)));
+    let report = c.report();
+    let table = render(&report, Format::Table, false).unwrap();
+    assert!(table.contains("\nrelay — "), "{table}");
+    assert!(table.contains("over the null relay: Δp50"), "{table}");
+    let md = render(&report, Format::Md, false).unwrap();
+    assert!(md.contains("| relay allowed |"), "{md}");
+    assert!(md.contains("over the null relay"), "{md}");
+    let html = render(&report, Format::Html, false).unwrap();
+    assert!(html.contains("over the null relay"));
 }

@@ -138,6 +138,11 @@ pub struct BenchArgs {
     /// target adds.
     #[arg(long)]
     pub baseline: bool,
+    /// Run the same load through `gauntlet relay` too, a null enforcer that
+    /// moves bytes and reads none, and report what the target adds over it:
+    /// its own work, beyond what one more process on the path costs.
+    #[arg(long)]
+    pub null_relay: bool,
     /// Simulated backend latency of the mock per call, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub mock_latency: Option<u64>,
@@ -261,6 +266,7 @@ impl BenchArgs {
             connections,
             lanes,
             baseline: self.baseline,
+            null_relay: self.null_relay,
             max_calls: self.max_calls,
             mock_args,
             shard: self.shard,
@@ -325,7 +331,8 @@ async fn run(args: BenchArgs) -> Result<u8, String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MergeArgs {
     /// Interval logs that `gauntlet bench --shard i/n --out DIR` wrote
-    /// (`target.shard-I-of-N.hlog`, and the `baseline` ones if any).
+    /// (`target.shard-I-of-N.hlog`, and the `baseline` and `relay` ones if
+    /// any).
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
     #[command(flatten)]

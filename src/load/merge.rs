@@ -40,7 +40,7 @@ pub fn phase_report(parts: &[&PhaseMeta], hists: &Hists) -> PhaseReport {
     let (allowed, denied) = (tally(true), tally(false));
     let first = parts.first();
     let name = first.map(|m| m.phase.clone()).unwrap_or_default();
-    let baseline = name == "baseline";
+    let reference = name != "target";
     let class = |t: log::Tally, i: usize| ClassStats {
         calls: t.calls(),
         passed: t.passed,
@@ -55,12 +55,12 @@ pub fn phase_report(parts: &[&PhaseMeta], hists: &Hists) -> PhaseReport {
         .filter(|(_, i)| !hists.corrected[*i].is_empty())
         .map(|(kind, i)| {
             let class = if i == 0 { "allowed" } else { "denied" };
-            let label = if baseline {
-                format!("baseline {class}")
+            let label = if reference {
+                format!("{name} {class}")
             } else {
                 class.to_owned()
             };
-            LatencySeries::of(&label, kind, baseline, &hists.corrected[i])
+            LatencySeries::of(&label, kind, reference, &hists.corrected[i])
         })
         .collect();
     PhaseReport {
@@ -91,10 +91,10 @@ pub fn phase_report(parts: &[&PhaseMeta], hists: &Hists) -> PhaseReport {
     }
 }
 
-const PHASES: [&str; 2] = ["target", "baseline"];
+const PHASES: [&str; 3] = ["target", "baseline", "relay"];
 
-/// Merges phase logs (every shard's `target` log, and their `baseline`
-/// logs if any) into one report.
+/// Merges phase logs (every shard's `target` log, and their `baseline` and
+/// `relay` logs if any) into one report.
 pub fn merge(logs: &[PhaseLog]) -> Result<BenchReport, MergeError> {
     let mut by_phase: BTreeMap<&str, Vec<&PhaseLog>> = BTreeMap::new();
     for l in logs {
@@ -117,7 +117,7 @@ pub fn merge(logs: &[PhaseLog]) -> Result<BenchReport, MergeError> {
     };
     let lead = &lead.meta;
     let mut shards = None;
-    let (mut target_report, mut baseline_report) = (None, None);
+    let (mut target_report, mut baseline_report, mut relay_report) = (None, None, None);
     for (phase, group) in &by_phase {
         let count = check_shards(phase, group)?;
         if let Some(n) = shards
@@ -138,10 +138,10 @@ pub fn merge(logs: &[PhaseLog]) -> Result<BenchReport, MergeError> {
         }
         let metas: Vec<&PhaseMeta> = group.iter().map(|l| &l.meta).collect();
         let report = phase_report(&metas, &hists);
-        if *phase == "target" {
-            target_report = Some(report);
-        } else {
-            baseline_report = Some(report);
+        match *phase {
+            "target" => target_report = Some(report),
+            "baseline" => baseline_report = Some(report),
+            _ => relay_report = Some(report),
         }
     }
     let starts: Vec<f64> = target
@@ -185,8 +185,10 @@ pub fn merge(logs: &[PhaseLog]) -> Result<BenchReport, MergeError> {
             start_spread_s: spread,
         }),
         added: baseline.as_ref().map(|b| Added::between(&target, b)),
+        over_relay: relay_report.as_ref().map(|r| Added::between(&target, r)),
         target,
         baseline,
+        relay: relay_report,
         message: (!notes.is_empty()).then(|| notes.into_iter().collect::<Vec<_>>().join("; ")),
     })
 }
@@ -485,6 +487,37 @@ mod tests {
                 .all(|s| s.baseline && s.label.starts_with("baseline "))
         );
         assert_eq!(r.added, Some(Added::between(&r.target, b)));
+        assert!(r.relay.is_none() && r.over_relay.is_none());
+    }
+
+    #[test]
+    fn relay_phases_merge_too_and_give_what_the_target_adds_over_them() {
+        let shard = |i| Some(Shard { index: i, count: 2 });
+        let relay = |i| {
+            let mut m = meta(shard(i));
+            m.phase = "relay".into();
+            m.target = "cmd: {gauntlet} relay -- {upstream}".into();
+            m
+        };
+        let logs = [
+            shard_log(meta(shard(0)), &values(1), 1).0,
+            shard_log(relay(1), &values(2), 1).0,
+            shard_log(meta(shard(1)), &values(3), 1).0,
+            shard_log(relay(0), &values(4), 1).0,
+        ];
+        let r = merge(&logs).unwrap();
+        let relayed = r.relay.as_ref().unwrap();
+        assert_eq!(relayed.name, "relay");
+        assert!(r.baseline.is_none() && r.added.is_none());
+        assert!(
+            relayed
+                .series
+                .iter()
+                .all(|s| s.baseline && s.label.starts_with("relay "))
+        );
+        assert_eq!(r.over_relay, Some(Added::between(&r.target, relayed)));
+        let phases: Vec<&str> = r.phases().map(|p| p.name.as_str()).collect();
+        assert_eq!(phases, ["target", "relay"]);
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //!   with the phase's counts in a header line;
 //! - [`merge`] turns counts and histograms into a phase's figures, for one
 //!   machine and for shards' logs alike (`gauntlet merge`).
+//! - [`relay`] is the null enforcer (`gauntlet relay`) that `--null-relay`
+//!   benches: the floor of what any enforcer adds on this machine.
 //!
 //! The figures go out as [`crate::run::Event::Bench`], which the reporters
 //! read like any run.
@@ -110,6 +112,8 @@ pub struct BenchConfig {
     pub lanes: usize,
     /// Also run the same load straight at the mock.
     pub baseline: bool,
+    /// Also run the same load through `gauntlet relay`, the null enforcer.
+    pub null_relay: bool,
     /// Stop after this many calls (warm-up included).
     pub max_calls: Option<u64>,
     /// Extra switches for the mock (`--latency`, `--stall-every`, ...).

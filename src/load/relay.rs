@@ -22,6 +22,16 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::mcp::pipes;
 
+/// The relay as an enforcer template, for a bench's `relay` phase.
+pub fn template(transport: crate::target::Transport) -> &'static str {
+    match transport {
+        crate::target::Transport::Stdio => "{gauntlet} relay -- {upstream}",
+        crate::target::Transport::Http => {
+            "{gauntlet} relay --listen 127.0.0.1:{port} --upstream-url {upstream_url}"
+        }
+    }
+}
+
 /// Arguments of `gauntlet relay`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("mode").required(true).args(["upstream", "listen"])))]

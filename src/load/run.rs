@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use super::log::{self, IntervalLog, PhaseMeta};
 use super::mix::Plan;
 use super::recorder::{Outcome, Recorder, Sample};
+use super::relay;
 use super::schedule::Schedule;
 use super::{BenchConfig, LoadError};
 use crate::mcp::{Client, ClientError, Expect, Revision, SendOptions};
@@ -44,7 +45,8 @@ pub fn log_name(phase: &str, shard: Option<Shard>) -> String {
     }
 }
 
-/// Runs the load against the target and, if asked, against the bare mock.
+/// Runs the load against the target and, if asked, against the bare mock
+/// and through the null relay.
 pub async fn run_bench(
     cfg: &BenchConfig,
     sink: &mut dyn EventSink,
@@ -95,7 +97,19 @@ pub async fn run_bench(
     } else {
         None
     };
+    let relay = if cfg.null_relay && message.is_none() {
+        let spec = TargetSpec::Command(relay::template(cfg.harness.transport).to_owned());
+        let (r, log) = phase(cfg, "relay", &spec, &plan, sink, stop.clone()).await?;
+        logs.push((log_name("relay", cfg.shard), log));
+        if *stop.borrow() {
+            message = Some("interrupted".to_owned());
+        }
+        Some(r)
+    } else {
+        None
+    };
     let added = baseline.as_ref().map(|b| Added::between(&target, b));
+    let over_relay = relay.as_ref().map(|r| Added::between(&target, r));
     let [allowed_tools, denied_tools] = plan.tools.clone();
     let report = BenchReport {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -110,6 +124,8 @@ pub async fn run_bench(
         target,
         baseline,
         added,
+        relay,
+        over_relay,
         message,
     };
     sink.event(&Event::Bench(Box::new(report.clone())));

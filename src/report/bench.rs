@@ -91,16 +91,28 @@ pub(super) fn errors(p: &PhaseReport) -> String {
     )
 }
 
-/// The added-latency line, when there is a baseline.
+/// The added-latency line, when there is a baseline or a null relay.
 pub(super) fn added(r: &BenchReport) -> Option<String> {
-    r.added.map(|a| {
+    let over_mock = r.added.map(|a| {
         format!(
             "added by the target (allowed calls, corrected): Δp50 {} · Δp99 {} · throughput {:.2}× baseline",
             fmt(a.p50_us),
             fmt(a.p99_us),
             a.throughput_ratio
         )
-    })
+    });
+    let over_relay = r.over_relay.map(|a| {
+        format!(
+            "over the null relay: Δp50 {} · Δp99 {} · throughput {:.2}× relay",
+            fmt(a.p50_us),
+            fmt(a.p99_us),
+            a.throughput_ratio
+        )
+    });
+    match (over_mock, over_relay) {
+        (Some(m), Some(r)) => Some(format!("{m}; {r}")),
+        (m, r) => m.or(r),
+    }
 }
 
 /// The rows of a phase's latency table: `(label, calls, percentiles)`.

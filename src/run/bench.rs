@@ -117,7 +117,8 @@ impl std::str::FromStr for Shard {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseReport {
-    /// What was measured: `target`, or `baseline` (straight at the mock).
+    /// What was measured: `target`, `baseline` (straight at the mock), or
+    /// `relay` (through `gauntlet relay`, the null enforcer).
     pub name: String,
     pub target: String,
     pub transport: Transport,
@@ -158,6 +159,12 @@ impl PhaseReport {
     /// Whether this phase ran straight at the mock.
     pub fn is_baseline(&self) -> bool {
         self.name == "baseline"
+    }
+
+    /// Whether this phase is a reference the target is compared with (the
+    /// bare mock, or the null relay) rather than the target itself.
+    pub fn is_reference(&self) -> bool {
+        self.name != "target"
     }
 }
 
@@ -223,6 +230,14 @@ pub struct BenchReport {
     pub baseline: Option<PhaseReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<Added>,
+    /// With `--null-relay`: the same load through `gauntlet relay`, which
+    /// moves bytes and reads none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<PhaseReport>,
+    /// What the target adds over the null relay: its own work, beyond what
+    /// one more process on the path costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_relay: Option<Added>,
     /// Set when the bench stopped early (Ctrl-C, a dead server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -231,7 +246,9 @@ pub struct BenchReport {
 impl BenchReport {
     /// The phases, target first.
     pub fn phases(&self) -> impl Iterator<Item = &PhaseReport> {
-        std::iter::once(&self.target).chain(self.baseline.as_ref())
+        std::iter::once(&self.target)
+            .chain(self.baseline.as_ref())
+            .chain(self.relay.as_ref())
     }
 
     /// Every phase's latency series, target first.
@@ -243,6 +260,8 @@ impl BenchReport {
     /// generator-bound, cut short); 1 when an enforcer answered a call its
     /// policy denies with success; else 0.
     pub fn exit_code(&self) -> u8 {
+        // A relay passes what a policy denies by design; only the target's
+        // leaks count.
         let leaked = self.target.target != "none" && self.target.errors.admitted > 0;
         let troubled = |p: &PhaseReport| {
             p.generator_bound || p.errors.transport > 0 || p.errors.timeout > 0 || p.measured == 0
@@ -393,6 +412,8 @@ mod tests {
             target: phase(10.0, 1.0, 2.0),
             baseline: None,
             added: None,
+            relay: None,
+            over_relay: None,
             message: None,
         };
         assert_eq!(r.exit_code(), 0);

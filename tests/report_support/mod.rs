@@ -107,6 +107,8 @@ pub fn bench() -> BenchReport {
         shard: None,
         merged: None,
         added: Some(Added::between(&target, &baseline)),
+        relay: None,
+        over_relay: None,
         target,
         baseline: Some(baseline),
         message: None,
