@@ -368,3 +368,44 @@ async fn a_user_manifest_replaces_the_bundled_tools() {
     assert!(calls[0].executed && !calls[1].executed);
     client.close().await;
 }
+
+/// Skeleton sends (what a bench lane makes) are sorted exactly as whole
+/// ones, over stdio and HTTP, and a whole send on the same client after
+/// them still gets its whole reply.
+#[tokio::test]
+async fn skeleton_replies_sort_calls_as_whole_replies_do() {
+    let s = Scratch::new();
+    let stdio = stdio_mock(&s.ledger(), &[], &[]).await;
+    let http_ledger = s.ledger().with_extension("http.jsonl");
+    let server = HttpMock::start(&http_ledger, &[]).await;
+    let http = server.client(None);
+    http.initialize(Revision::V2025_11_25).await.unwrap();
+    let bones = SendOptions {
+        skeleton: true,
+        ..SendOptions::default()
+    };
+    for client in [&stdio, &http] {
+        let calls = [
+            (GET, json!({}), false),
+            (POST, customer("skeleton@acme.test"), false),
+            ("NoSuchTool", json!({}), true),
+            (POST, json!({"email": 7}), true),
+        ];
+        for (tool, args, denied) in calls {
+            let id = client.next_id();
+            let frame = json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+                               "params":{"name":tool,"arguments":args}});
+            let bytes = serde_json::to_vec(&frame).unwrap();
+            let ex = client
+                .send_raw(bytes.clone(), Expect::Ids(vec![json!(id)]), &bones)
+                .await
+                .unwrap();
+            assert_eq!(ex.replies.len(), 1, "{tool}");
+            assert_eq!(ex.replies[0]["id"], json!(id), "{tool}");
+            assert_eq!(ex.denied(), denied, "{tool}: {:?}", ex.replies);
+            assert!(ex.replies[0]["result"].get("content").is_none());
+        }
+        let whole = client.call_tool(GET, json!({})).await.unwrap();
+        assert!(whole.replies[0]["result"].get("content").is_some());
+    }
+}

@@ -24,8 +24,8 @@ const CHANNEL: usize = 1024;
 /// A lane hands its samples over in batches: one channel send (and one
 /// wake-up of the recorder's thread) per call cost the generator as much
 /// CPU as the call itself. A batch goes when it is full, when its oldest
-/// sample is [`BATCH_AGE`] old, and before the lane waits for a due time,
-/// so the live view never lags by more than that.
+/// sample is [`BATCH_AGE`] old, and before the lane waits that long or
+/// longer for a due time, so the live view never lags by much more.
 const BATCH: usize = 64;
 const BATCH_AGE: Duration = Duration::from_millis(5);
 
@@ -361,8 +361,14 @@ async fn lane_loop(client: Arc<Client>, shared: Arc<Shared>, tx: mpsc::Sender<Ve
                     // wakes it up to a millisecond late, and that lateness
                     // is the generator's, not the target's. Lateness from
                     // a lane held up by earlier calls is the target's and
-                    // is charged from the due time below.
-                    if !flush(&mut batch, &tx).await {
+                    // is charged from the due time below. A long wait
+                    // hands the batch over first, so the live view does
+                    // not lag; a short one keeps it (one hand-over per
+                    // call costs as much as the call).
+                    let stale = batch
+                        .first()
+                        .is_some_and(|s| now.saturating_duration_since(s.done) >= BATCH_AGE);
+                    if (stale || due - now >= BATCH_AGE) && !flush(&mut batch, &tx).await {
                         return;
                     }
                     tokio::time::sleep_until(due.into()).await;

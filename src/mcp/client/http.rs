@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ClientError, Exchange, Expect, SendOptions, id_key};
+use super::{ClientError, Exchange, Expect, SendOptions, id_key, skeleton};
 use crate::mcp::http as h;
 use crate::mcp::link::Endpoint;
 use crate::mcp::revision::Revision;
@@ -109,7 +109,7 @@ impl HttpTransport {
         };
         for payload in payloads.iter().filter(|p| !p.is_empty()) {
             if opts.skeleton
-                && let Some(bones) = Skeleton::read(payload)
+                && let Some(bones) = skeleton::read(payload)
             {
                 ex.replies.push(bones);
                 continue;
@@ -146,91 +146,6 @@ fn overridden(opts: &SendOptions, name: &str) -> bool {
     opts.headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(name))
-}
-
-/// What a load generator reads of a reply (see [`SendOptions::skeleton`]).
-/// A member that is present counts, whatever its value, as in the full
-/// `Value`; a repeated member or a reply of another shape fails this parse
-/// and the reply is read whole.
-#[derive(Deserialize)]
-struct Skeleton {
-    #[serde(default, deserialize_with = "present")]
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    error: Option<serde::de::IgnoredAny>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<ResultSkeleton>,
-}
-
-/// `result`'s `isError`, read from an object only (a derived struct would
-/// take `[true]` as `{"isError": true}`).
-struct ResultSkeleton {
-    is_error: Option<Value>,
-}
-
-impl<'de> Deserialize<'de> for ResultSkeleton {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ResultSkeleton;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a result object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut is_error = None;
-                while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key == "isError" {
-                        is_error = Some(a.next_value::<Value>()?);
-                    } else {
-                        a.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-                Ok(ResultSkeleton { is_error })
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-impl Skeleton {
-    /// The skeleton of one reply object, if it has the known shape. (A
-    /// derived struct would also take an array, field by field.)
-    fn read(payload: &[u8]) -> Option<Value> {
-        if payload.trim_ascii_start().first() != Some(&b'{') {
-            return None;
-        }
-        serde_json::from_slice::<Skeleton>(payload)
-            .ok()
-            .map(Skeleton::into_value)
-    }
-
-    fn into_value(self) -> Value {
-        let mut out = serde_json::Map::new();
-        out.insert("jsonrpc".into(), Value::from("2.0"));
-        if let Some(id) = self.id {
-            out.insert("id".into(), id);
-        }
-        if self.error.is_some() {
-            out.insert("error".into(), Value::Object(serde_json::Map::new()));
-        }
-        if let Some(result) = self.result {
-            let mut r = serde_json::Map::new();
-            if let Some(e) = result.is_error {
-                r.insert("isError".into(), e);
-            }
-            out.insert("result".into(), Value::Object(r));
-        }
-        Value::Object(out)
-    }
 }
 
 /// The parts of a JSON-RPC message its HTTP headers repeat, read as a full
@@ -432,36 +347,6 @@ mod tests {
             assert_eq!((head.method, head.name), (method, name), "{raw}");
         }
         assert!(serde_json::from_str::<Head>("{oops").is_err());
-    }
-
-    #[test]
-    fn a_skeleton_sorts_a_reply_as_the_whole_reply_does() {
-        let cases = [
-            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}],"structuredContent":{"a":[1,2]}}}"#,
-            r#"{"jsonrpc":"2.0","id":"x","result":{"content":[],"isError":true}}"#,
-            r#"{"jsonrpc":"2.0","id":2,"result":{"isError":"yes"}}"#,
-            r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32001,"message":"denied","data":{"k":1}}}"#,
-            r#"{"jsonrpc":"2.0","id":null,"error":null}"#,
-            r#"{"jsonrpc":"2.0","id":4}"#,
-        ];
-        for raw in cases {
-            let full: Value = serde_json::from_str(raw).unwrap();
-            let bones = Skeleton::read(raw.as_bytes()).unwrap();
-            assert_eq!(bones.get("id"), full.get("id"), "{raw}");
-            assert_eq!(
-                crate::mcp::jsonrpc::is_denial(&bones),
-                crate::mcp::jsonrpc::is_denial(&full),
-                "{raw}"
-            );
-        }
-        // Shapes it does not know are left to the whole parse.
-        for raw in [
-            r#"[{"jsonrpc":"2.0","id":1,"result":{}}]"#,
-            r#"{"id":1,"id":2,"result":{}}"#,
-            r#"{"id":1,"result":[1]}"#,
-        ] {
-            assert!(Skeleton::read(raw.as_bytes()).is_none(), "{raw}");
-        }
     }
 
     #[test]

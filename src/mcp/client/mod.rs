@@ -6,6 +6,7 @@
 //! timed from the moment its bytes were handed to the transport.
 
 mod http;
+mod skeleton;
 mod stdio;
 
 use std::collections::HashMap;
@@ -118,9 +119,10 @@ pub struct SendOptions {
     /// Leave out the headers the client would add itself (session, version,
     /// `Mcp-Method`/`Mcp-Name`), to probe what a peer does without them.
     pub bare: bool,
-    /// Keep of each HTTP reply only its `id`, whether it has an `error`, and
+    /// Keep of each reply only its `id`, whether it has an `error`, and
     /// `result.isError`: what a load generator needs to sort a call, read
-    /// without building the rest. A reply of any other shape is kept whole.
+    /// without building the rest. A reply of any other shape (a batch, a
+    /// repeated member) is kept whole.
     pub skeleton: bool,
 }
 
@@ -259,7 +261,10 @@ impl Client {
     ) -> Result<Exchange, ClientError> {
         let started = Instant::now();
         let mut ex = match &self.transport {
-            Transport::Stdio(s) => s.exchange(bytes, &expect, self.timeout).await?,
+            Transport::Stdio(s) => {
+                s.exchange(bytes, &expect, opts.skeleton, self.timeout)
+                    .await?
+            }
             Transport::Http(h) => {
                 h.exchange(bytes, &expect, opts, self.revision(), self.timeout)
                     .await?
@@ -319,8 +324,15 @@ pub(crate) fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
-/// Waiters by id key; shared by the transports.
-pub(crate) type Pending = HashMap<String, tokio::sync::oneshot::Sender<Value>>;
+/// Someone waiting for the reply to one id.
+pub(crate) struct Waiter {
+    pub tx: tokio::sync::oneshot::Sender<Value>,
+    /// Only the reply's skeleton is wanted ([`SendOptions::skeleton`]).
+    pub skeleton: bool,
+}
+
+/// Waiters by id key.
+pub(crate) type Pending = HashMap<String, Waiter>;
 
 #[cfg(test)]
 mod tests {

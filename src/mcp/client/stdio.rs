@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{broadcast, oneshot};
 
-use super::{ClientError, Exchange, Expect, Pending, id_key};
+use super::{ClientError, Exchange, Expect, Pending, Waiter, id_key, skeleton};
 use crate::mcp::framing::{DEFAULT_MAX_FRAME, FrameReader};
 
 const STDERR_KEPT: usize = 16 * 1024;
@@ -52,6 +52,10 @@ impl StdioOptions {
 
 struct Shared {
     pending: Mutex<Pending>,
+    /// Set once any send asked for skeletons: from then on the reader reads
+    /// each reply's skeleton first, and builds the whole reply only for a
+    /// waiter that wants it. A client that never asks pays nothing.
+    skeletons: std::sync::atomic::AtomicBool,
     closed: Mutex<bool>,
     stderr: Mutex<VecDeque<u8>>,
 }
@@ -86,6 +90,7 @@ impl StdioTransport {
         let mut stderr = child.stderr.take().ok_or_else(missing)?;
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::new()),
+            skeletons: std::sync::atomic::AtomicBool::new(false),
             closed: Mutex::new(false),
             stderr: Mutex::new(VecDeque::new()),
         });
@@ -141,8 +146,14 @@ impl StdioTransport {
         &self,
         bytes: Vec<u8>,
         expect: &Expect,
+        skeleton: bool,
         timeout: Duration,
     ) -> Result<Exchange, ClientError> {
+        if skeleton {
+            self.shared
+                .skeletons
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut waiters = Vec::new();
         let mut orphans = self.unmatched.subscribe();
         if let Expect::Ids(ids) = expect {
@@ -153,8 +164,9 @@ impl StdioTransport {
                 .map_err(|_| ClientError::Transport("pending map poisoned".into()))?;
             for id in ids {
                 let (tx, rx) = oneshot::channel();
-                pending.insert(id_key(id), tx);
-                waiters.push((id_key(id), rx));
+                let key = id_key(id);
+                pending.insert(key.clone(), Waiter { tx, skeleton });
+                waiters.push((key, rx));
             }
         }
         if let Err(e) = self.write(&bytes).await {
@@ -275,6 +287,30 @@ impl StdioTransport {
 }
 
 fn dispatch(shared: &Shared, unmatched: &broadcast::Sender<Value>, frame: &[u8]) {
+    if shared.skeletons.load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(bones) = skeleton::read(frame)
+    {
+        let waiter = bones
+            .get("id")
+            .filter(|id| !id.is_null())
+            .and_then(|id| shared.pending.lock().ok()?.remove(&id_key(id)));
+        match waiter {
+            Some(w) if w.skeleton => {
+                let _ = w.tx.send(bones);
+            }
+            Some(w) => {
+                if let Ok(whole) = serde_json::from_slice::<Value>(frame) {
+                    let _ = w.tx.send(whole);
+                }
+            }
+            None => {
+                if let Ok(whole) = serde_json::from_slice::<Value>(frame) {
+                    let _ = unmatched.send(whole);
+                }
+            }
+        }
+        return;
+    }
     let Ok(value) = serde_json::from_slice::<Value>(frame) else {
         return;
     };
@@ -288,8 +324,8 @@ fn dispatch(shared: &Shared, unmatched: &broadcast::Sender<Value>, frame: &[u8])
             .filter(|id| !id.is_null())
             .and_then(|id| shared.pending.lock().ok()?.remove(&id_key(id)));
         match waiter {
-            Some(tx) => {
-                let _ = tx.send(msg);
+            Some(w) => {
+                let _ = w.tx.send(msg);
             }
             None => {
                 let _ = unmatched.send(msg);
