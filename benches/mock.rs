@@ -197,5 +197,33 @@ fn stdio_pipelined(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode, handle, stdio_pipelined);
+/// What a bench lane does with each reply: the whole reply built as a
+/// `Value`, against its skeleton (id, error, isError) that lanes read.
+fn reply(c: &mut Criterion) {
+    let mock = Mock::new(
+        MockConfig::default(),
+        Catalogue::bundled().unwrap(),
+        Ledger::discard(),
+    );
+    let mut conn = mock.stdio_conn(None);
+    let bytes = mock.handle(&mut conn, &post_frame(1)).unwrap().responses[0].clone();
+    let whole: Value = serde_json::from_slice(&bytes).unwrap();
+    let bones = gauntlet::mcp::client::reply_skeleton(&bytes).unwrap();
+    assert_eq!(
+        jsonrpc::is_denial(&whole),
+        jsonrpc::is_denial(&bones),
+        "{whole}"
+    );
+    let mut g = c.benchmark_group("reply_post_call");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("whole_value", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(&bytes).unwrap())
+    });
+    g.bench_function("skeleton", |b| {
+        b.iter(|| gauntlet::mcp::client::reply_skeleton(&bytes).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode, handle, stdio_pipelined, reply);
 criterion_main!(benches);

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub use http::HttpOptions;
+pub use skeleton::read as reply_skeleton;
 pub use stdio::StdioOptions;
 
 use super::jsonrpc;

@@ -61,7 +61,7 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 
 /// The skeleton of one reply object, if it has the known shape. (A derived
 /// struct would also take an array, field by field.)
-pub(super) fn read(payload: &[u8]) -> Option<Value> {
+pub fn read(payload: &[u8]) -> Option<Value> {
     if payload.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
