@@ -26,6 +26,8 @@ pub struct HttpOptions {
 pub(super) struct HttpTransport {
     endpoint: Endpoint,
     opts: HttpOptions,
+    /// `Bearer …` from the token, made once.
+    authorization: Option<HeaderValue>,
     session: Mutex<Option<String>>,
 }
 
@@ -42,9 +44,16 @@ fn append(map: &mut HeaderMap, name: &str, value: &str) -> Result<(), ClientErro
 
 impl HttpTransport {
     pub(super) fn new(opts: HttpOptions) -> Result<HttpTransport, ClientError> {
+        let authorization = opts
+            .token
+            .as_ref()
+            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
+            .transpose()
+            .map_err(|_| ClientError::Transport("the token cannot be sent in a header".into()))?;
         Ok(HttpTransport {
             endpoint: Endpoint::parse(&opts.url).map_err(ClientError::Transport)?,
             opts,
+            authorization,
             session: Mutex::new(None),
         })
     }
@@ -68,8 +77,8 @@ impl HttpTransport {
         };
         let mut req = self.endpoint.post_json(bytes.into());
         let map = req.headers_mut();
-        if let Some(token) = &self.opts.token {
-            append(map, "authorization", &format!("Bearer {token}"))?;
+        if let Some(auth) = &self.authorization {
+            map.append(header::AUTHORIZATION, auth.clone());
         }
         for (name, value) in &auto {
             if !overridden(opts, name) {
@@ -102,12 +111,14 @@ impl HttpTransport {
             status: Some(status),
             ..Exchange::default()
         };
-        let payloads = if sse {
-            h::sse_data(&body)
+        let events;
+        let payloads: Vec<&[u8]> = if sse {
+            events = h::sse_data(&body);
+            events.iter().map(Vec::as_slice).collect()
         } else {
-            vec![body.to_vec()]
+            vec![&body[..]]
         };
-        for payload in payloads.iter().filter(|p| !p.is_empty()) {
+        for payload in payloads.into_iter().filter(|p| !p.is_empty()) {
             if opts.skeleton
                 && let Some(bones) = skeleton::read(payload)
             {
@@ -120,7 +131,9 @@ impl HttpTransport {
                 Err(_) => ex.raw_body = Some(String::from_utf8_lossy(payload).into_owned()),
             }
         }
-        if let Expect::Ids(ids) = expect {
+        if let Expect::Ids(ids) = expect
+            && ex.replies.len() > 1
+        {
             // Keep matched replies first so `reply()` is the one asked for.
             let keys: Vec<String> = ids.iter().map(id_key).collect();
             ex.replies
@@ -134,8 +147,8 @@ impl HttpTransport {
             let mut req = self.endpoint.request(Method::DELETE, Bytes::new());
             let map = req.headers_mut();
             let _ = append(map, h::SESSION_ID, &sid);
-            if let Some(token) = &self.opts.token {
-                let _ = append(map, "authorization", &format!("Bearer {token}"));
+            if let Some(auth) = &self.authorization {
+                map.append(header::AUTHORIZATION, auth.clone());
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.send(req)).await;
         }
