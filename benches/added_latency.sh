@@ -19,11 +19,8 @@
 # Needs python3 for the JSON.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-gauntlet="$target_dir/release/gauntlet"
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 duration=${DURATION:-10s}
 
 bench() { # transport, then switches

@@ -11,11 +11,8 @@
 # DURATION (default 10s) sets each measurement's length.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-gauntlet="$target_dir/release/gauntlet"
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 command -v oha >/dev/null || { echo "oha is not on PATH: cargo install oha" >&2; exit 2; }
 
 duration=${DURATION:-10s}

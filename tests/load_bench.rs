@@ -132,37 +132,14 @@ fn check_honest(phase: &PhaseReport, dir: &Path, through_enforcer: bool) {
     }
 }
 
+/// One bench through the built-in enforcer with all three phases: the
+/// target, its baseline straight at the mock, and `--null-relay`, the same
+/// load through `gauntlet relay`. Each phase's ledger counts what the bench
+/// says it sent: through the enforcer only what it allowed, through the
+/// relay everything, the calls the policy denies too, since it reads
+/// nothing. The report carries every phase, what the target adds over the
+/// baseline and the relay, and a log per phase.
 async fn honest_over(transport: Transport) {
-    let keep = tempfile::tempdir().unwrap();
-    let mut cfg = config(TargetSpec::Builtin, transport, Some(keep.path()));
-    cfg.schedule = Schedule::Open { rate: 150.0 };
-    cfg.connections = 2;
-    cfg.lanes = if transport == Transport::Http { 2 } else { 8 };
-    cfg.baseline = true;
-    let report = bench(&cfg).await;
-    check_honest(&report.target, &keep.path().join("target"), true);
-    let baseline = report.baseline.as_ref().unwrap();
-    check_honest(baseline, &keep.path().join("baseline"), false);
-    assert_eq!(report.target.transport, transport);
-    assert_eq!(baseline.transport, transport);
-    assert!(report.added.is_some());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ledger_counts_what_the_bench_says_it_sent_over_stdio() {
-    honest_over(Transport::Stdio).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ledger_counts_what_the_bench_says_it_sent_over_http() {
-    honest_over(Transport::Http).await;
-}
-
-/// `--null-relay`: after the target and its baseline, the same load goes
-/// through `gauntlet relay`, the null enforcer. Every call reaches the mock
-/// through it, the ones the policy denies too, since it reads nothing; the
-/// report carries the phase, what the target adds over it, and its log.
-async fn relay_over(transport: Transport) {
     let keep = tempfile::tempdir().unwrap();
     let mut cfg = config(TargetSpec::Builtin, transport, Some(keep.path()));
     cfg.schedule = Schedule::Open { rate: 150.0 };
@@ -174,12 +151,17 @@ async fn relay_over(transport: Transport) {
     let outcome = run_bench(&cfg, &mut NoSink, rx).await.unwrap();
     let report = &outcome.report;
     check_honest(&report.target, &keep.path().join("target"), true);
+    let baseline = report.baseline.as_ref().unwrap();
+    check_honest(baseline, &keep.path().join("baseline"), false);
+    assert_eq!(report.target.transport, transport);
+    assert_eq!(baseline.transport, transport);
+    assert!(report.added.is_some());
     let relay = report.relay.as_ref().unwrap();
     assert_eq!(relay.name, "relay");
     assert!(relay.target.contains("relay"), "{}", relay.target);
     check_honest(relay, &keep.path().join("relay"), false);
     assert!(relay.denied.calls > 0);
-    assert!(report.added.is_some() && report.over_relay.is_some());
+    assert!(report.over_relay.is_some());
     let names: Vec<&str> = outcome.logs.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["target.hlog", "baseline.hlog", "relay.hlog"]);
     // The relay passing what the policy denies is not the target's leak.
@@ -187,11 +169,11 @@ async fn relay_over(transport: Transport) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_null_relay_passes_every_call_over_stdio() {
-    relay_over(Transport::Stdio).await;
+async fn every_phases_ledger_counts_what_the_bench_says_it_sent_over_stdio() {
+    honest_over(Transport::Stdio).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_null_relay_passes_every_call_over_http() {
-    relay_over(Transport::Http).await;
+async fn every_phases_ledger_counts_what_the_bench_says_it_sent_over_http() {
+    honest_over(Transport::Http).await;
 }

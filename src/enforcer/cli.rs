@@ -235,22 +235,7 @@ fn run_http(args: &EnforceArgs, enforcer: Arc<Enforcer>) -> Result<(), String> {
             writeln!(out, "{}", proxy.url()).map_err(|e| e.to_string())?;
             out.flush().map_err(|e| e.to_string())?;
         }
-        shutdown_signal().await;
+        pipes::terminated().await;
         proxy.shutdown().await.map_err(|e| e.to_string())
     })
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -94,7 +94,7 @@ async fn tcp(addr: SocketAddr, url: &str) -> Result<(), String> {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            () = stopped() => return Ok(()),
+            () = pipes::terminated() => return Ok(()),
         };
         let Ok((mut client, _)) = accepted else {
             continue;
@@ -144,21 +144,6 @@ async fn stdio(upstream: &[String]) -> Result<(), String> {
     tokio::join!(down, up);
     let _ = child.wait().await;
     Ok(())
-}
-
-async fn stopped() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

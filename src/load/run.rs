@@ -74,40 +74,37 @@ pub async fn run_bench(
     {
         return Err(LoadError::Config(format!("`{s}` is not a shard")));
     }
-    let (target, log) = phase(cfg, "target", &cfg.target, &plan, sink, stop.clone()).await?;
-    logs.push((log_name("target", cfg.shard), log));
-    if *stop.borrow() {
-        message = Some("interrupted".to_owned());
+    // The target first; then, if asked, the same load straight at the mock
+    // and through the null relay. A stop ends the run after its phase.
+    let mut phases = vec![("target", cfg.target.clone())];
+    if cfg.baseline {
+        phases.push(("baseline", TargetSpec::None));
     }
-    let baseline = if cfg.baseline && message.is_none() {
-        let (b, log) = phase(
-            cfg,
-            "baseline",
-            &TargetSpec::None,
-            &plan,
-            sink,
-            stop.clone(),
-        )
-        .await?;
-        logs.push((log_name("baseline", cfg.shard), log));
+    if cfg.null_relay {
+        let relay = relay::template(cfg.harness.transport).to_owned();
+        phases.push(("relay", TargetSpec::Command(relay)));
+    }
+    let mut done = Vec::with_capacity(phases.len());
+    for (name, spec) in &phases {
+        let (report, log) = phase(cfg, name, spec, &plan, sink, stop.clone()).await?;
+        logs.push((log_name(name, cfg.shard), log));
+        done.push(report);
         if *stop.borrow() {
             message = Some("interrupted".to_owned());
+            break;
         }
-        Some(b)
-    } else {
-        None
+    }
+    let mut done = done.into_iter();
+    let Some(target) = done.next() else {
+        return Err(LoadError::Config("the target phase did not run".into()));
     };
-    let relay = if cfg.null_relay && message.is_none() {
-        let spec = TargetSpec::Command(relay::template(cfg.harness.transport).to_owned());
-        let (r, log) = phase(cfg, "relay", &spec, &plan, sink, stop.clone()).await?;
-        logs.push((log_name("relay", cfg.shard), log));
-        if *stop.borrow() {
-            message = Some("interrupted".to_owned());
-        }
-        Some(r)
-    } else {
-        None
+    let mut rest: Vec<PhaseReport> = done.collect();
+    let mut take = |name: &str| {
+        rest.iter()
+            .position(|p| p.name == name)
+            .map(|i| rest.remove(i))
     };
+    let (baseline, relay) = (take("baseline"), take("relay"));
     let added = baseline.as_ref().map(|b| Added::between(&target, b));
     let over_relay = relay.as_ref().map(|r| Added::between(&target, r));
     let [allowed_tools, denied_tools] = plan.tools.clone();

@@ -1,4 +1,5 @@
-//! This process's standard input and output as event-driven pipes.
+//! This process's standard input and output as event-driven pipes, and the
+//! signals that end a server process.
 //!
 //! Tokio's own `stdin()` and `stdout()` hand every read and write to a
 //! blocking thread: two thread hops per frame, which cost more than judging
@@ -40,4 +41,22 @@ pub fn stdout() -> Box<dyn AsyncWrite + Unpin + Send> {
         }
     }
     Box::new(tokio::io::stdout())
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C, or SIGTERM on Unix
+/// (what the harness and process managers send). Servers then shut down in
+/// order, so logs they keep are written out.
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

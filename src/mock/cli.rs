@@ -145,29 +145,7 @@ async fn serve_http(mock: Arc<Mock>, addr: SocketAddr) -> Result<(), MockError> 
         let _ = writeln!(out, "http://{local}{}", super::http::PATH);
         let _ = out.flush();
     }
-    super::http::serve(mock, listener, shutdown_signal())
+    super::http::serve(mock, listener, pipes::terminated())
         .await
         .map_err(MockError::Http)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
