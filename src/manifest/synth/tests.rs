@@ -201,7 +201,13 @@ fn a_policy_naming_no_tool_still_gets_the_unlisted_one() {
 fn every_shared_policy_synthesises_a_manifest_the_mock_serves() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/policies/intercept");
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "the Intercept policy folder is missing: expected it at {} (the repository sits beside `shared`): {e}",
+            dir.display()
+        )
+    });
+    for entry in entries {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "yaml") {
             continue;
