@@ -14,7 +14,8 @@
 #
 # Phases run one after another, so drift on a busy machine lands between
 # them; REPEAT=N (default 1) runs each row N times and prints the median of
-# every column.
+# every column. ROUNDS=N (default 1) interleaves the phases in N slices
+# each (`--rounds`), which keeps that drift out of the columns.
 #
 # Needs python3 for the JSON.
 set -euo pipefail
@@ -77,7 +78,7 @@ for transport in stdio http; do
         for _ in $(seq "${REPEAT:-1}"); do
             # A generator-bound bench exits 2; its figures still count.
             runs+=("$(bench "$transport" --rate "$rate" --connections "$conns" --baseline \
-                --null-relay | figures || true)")
+                --null-relay --rounds "${ROUNDS:-1}" | figures || true)")
         done
         read -r p50 p99 dp50 dp99 thr n50 n99 over note < <(median "${runs[@]}")
         printf '%-6s %-5s %8s %8s %8s %8s %8s %5s %9s %9s %9s %s\n' "$transport" "$share%" \

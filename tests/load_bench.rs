@@ -29,6 +29,7 @@ fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> Benc
         lanes: 1,
         baseline: false,
         null_relay: false,
+        rounds: 1,
         max_calls: None,
         mock_args: Vec::new(),
         shard: None,
@@ -139,9 +140,10 @@ fn check_honest(phase: &PhaseReport, dir: &Path, through_enforcer: bool) {
 /// relay everything, the calls the policy denies too, since it reads
 /// nothing. The report carries every phase, what the target adds over the
 /// baseline and the relay, and a log per phase.
-async fn honest_over(transport: Transport) {
+async fn honest_over(transport: Transport, rounds: u32) {
     let keep = tempfile::tempdir().unwrap();
     let mut cfg = config(TargetSpec::Builtin, transport, Some(keep.path()));
+    cfg.rounds = rounds;
     cfg.schedule = Schedule::Open { rate: 150.0 };
     cfg.connections = 2;
     cfg.lanes = if transport == Transport::Http { 2 } else { 8 };
@@ -170,10 +172,61 @@ async fn honest_over(transport: Transport) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_phases_ledger_counts_what_the_bench_says_it_sent_over_stdio() {
-    honest_over(Transport::Stdio).await;
+    honest_over(Transport::Stdio, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_phases_ledger_counts_what_the_bench_says_it_sent_over_http() {
-    honest_over(Transport::Http).await;
+    // Interleaved: each phase's ledger adds up both of its slices, and
+    // the idle connections of a phase waiting its turn are used again.
+    honest_over(Transport::Http, 2).await;
+}
+
+/// When each interval of a phase's log began, in seconds since the epoch.
+fn interval_starts(log: &mut gauntlet::load::log::IntervalLog) -> Vec<f64> {
+    let text = String::from_utf8(log.to_vec().unwrap()).unwrap();
+    let base = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#[StartTime: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|t| t.parse::<f64>().ok())
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("Tag=allowed,"))
+        .map(|l| base + l.split(',').nth(1).unwrap().parse::<f64>().unwrap())
+        .collect()
+}
+
+/// `--rounds 2`: the target and its baseline take turns (target, baseline;
+/// then baseline, target), so the baseline's measurements lie between the
+/// target's two slices on the clock, and each phase still measures the
+/// whole duration, added up over its slices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_interleave_the_phases_on_the_clock() {
+    let mut cfg = config(TargetSpec::Builtin, Transport::Stdio, None);
+    cfg.schedule = Schedule::Open { rate: 200.0 };
+    cfg.lanes = 4;
+    cfg.baseline = true;
+    cfg.rounds = 2;
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let mut outcome = run_bench(&cfg, &mut NoSink, rx).await.unwrap();
+    let report = &outcome.report;
+    assert_eq!(report.rounds, 2);
+    let baseline = report.baseline.as_ref().unwrap();
+    for phase in [&report.target, baseline] {
+        let measured = phase.measured_s;
+        assert!((1.7..=2.3).contains(&measured), "{phase:?}");
+        // Both slices sent their share of 200/s over 1 s each.
+        assert!(phase.sent >= 380, "{phase:?}");
+        assert!(!phase.generator_bound, "{phase:?}");
+    }
+    let [(_, target), (_, base)] = &mut outcome.logs[..] else {
+        panic!("two logs");
+    };
+    let (t, b) = (interval_starts(target), interval_starts(base));
+    let (b_first, b_last) = (b[0], b[b.len() - 1]);
+    assert!(t.iter().any(|x| *x < b_first), "{t:?} {b:?}");
+    assert!(t.iter().any(|x| *x > b_last), "{t:?} {b:?}");
+    // The baseline ran its two slices back to back, in the middle.
+    assert!(b_last - b_first >= 0.9, "{b:?}");
 }

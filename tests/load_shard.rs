@@ -36,6 +36,7 @@ fn config(shard: Shard, keep: &Path) -> BenchConfig {
         lanes: 4,
         baseline: true,
         null_relay: false,
+        rounds: 1,
         // Bounded by count as well as time.
         max_calls: Some(2 * RATE as u64 * 4),
         mock_args: Vec::new(),

@@ -143,6 +143,14 @@ pub struct BenchArgs {
     /// its own work, beyond what one more process on the path costs.
     #[arg(long)]
     pub null_relay: bool,
+    /// Interleave the phases: each runs in N slices of DURATION/N, taking
+    /// turns with the others (rotated each round), so drift on the machine
+    /// over the run hits the target, the baseline and the relay alike.
+    /// Before each later slice a phase sends 0.5 s (at most --warmup) of
+    /// unmeasured calls. 1 runs the phases one after another.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: u32,
     /// Simulated backend latency of the mock per call, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub mock_latency: Option<u64>,
@@ -242,6 +250,18 @@ impl BenchArgs {
         {
             return Err("--start-at lies more than 10 minutes ahead".into());
         }
+        if self.rounds > 1 {
+            if self.shard.is_some() || self.max_calls.is_some() {
+                return Err("--rounds does not combine with --shard or --max-calls".into());
+            }
+            if self.duration / self.rounds < Duration::from_secs(1) {
+                return Err(format!(
+                    "--rounds {} slices --duration {:?} into pieces under a second; \
+                     give a longer duration or fewer rounds",
+                    self.rounds, self.duration
+                ));
+            }
+        }
         let mut mock_args = Vec::new();
         if let Some(ms) = self.mock_latency {
             mock_args.extend(["--latency".to_owned(), ms.to_string()]);
@@ -267,6 +287,7 @@ impl BenchArgs {
             lanes,
             baseline: self.baseline,
             null_relay: self.null_relay,
+            rounds: self.rounds,
             max_calls: self.max_calls,
             mock_args,
             shard: self.shard,

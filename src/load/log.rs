@@ -141,6 +141,10 @@ pub struct PhaseMeta {
     pub denied_tools: Vec<String>,
     pub warmup_s: f64,
     pub duration_s: f64,
+    /// Slices the phase ran in, taking turns with the other phases
+    /// (`--rounds`); 1 when the phases ran one after another.
+    #[serde(default = "one")]
+    pub rounds: u32,
     pub connections: usize,
     pub lanes: usize,
     /// This log's own offered rate (its shard's share), for an open loop.
@@ -159,6 +163,10 @@ pub struct PhaseMeta {
     pub timeouts: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One phase's log, read back.
@@ -464,6 +472,7 @@ mod tests {
             denied_tools: vec!["d".into()],
             warmup_s: 0.0,
             duration_s: 2.0,
+            rounds: 1,
             connections: 1,
             lanes: 4,
             offered_rate: Some(100.0),

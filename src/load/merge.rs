@@ -179,6 +179,7 @@ pub fn merge(logs: &[PhaseLog]) -> Result<BenchReport, MergeError> {
         denied_tools: lead.denied_tools.clone(),
         warmup_s: lead.warmup_s,
         duration_s: lead.duration_s,
+        rounds: lead.rounds,
         shard: None,
         merged: Some(Merged {
             shards: shards.unwrap_or(1),
@@ -264,8 +265,8 @@ fn agree(lead: &PhaseMeta, l: &PhaseLog, phase_lead: &PhaseMeta) -> Result<(), M
     {
         return differ("policy");
     }
-    if m.warmup_s != lead.warmup_s || m.duration_s != lead.duration_s {
-        return differ("warm-up or duration");
+    if m.warmup_s != lead.warmup_s || m.duration_s != lead.duration_s || m.rounds != lead.rounds {
+        return differ("warm-up, duration or rounds");
     }
     if m.target != phase_lead.target || m.transport != phase_lead.transport {
         return differ("target or transport");
@@ -305,6 +306,7 @@ mod tests {
             denied_tools: vec!["d".into()],
             warmup_s: 0.0,
             duration_s: 2.0,
+            rounds: 1,
             connections: 1,
             lanes: 4,
             offered_rate: Some(50.0),

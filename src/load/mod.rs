@@ -5,9 +5,12 @@
 //!   omission) or a closed loop. It is the only thing the modes differ in.
 //! - [`mix`] prepares the calls: tools the policy admits, with valid
 //!   generated arguments, and tools it denies, in the asked shares.
-//! - [`run`] holds the one load loop: lanes take the next call index, wait
-//!   for its due time, send it over a pipelined stdio session or a
-//!   keep-alive HTTP connection, and send a sample down a channel.
+//! - [`run`] runs a bench's phases (target, and the baseline and null
+//!   relay it is held against) one after another, or taking turns in
+//!   slices (`--rounds`) so that drift on the machine hits them alike.
+//! - [`phase`] holds a phase's target and the one load loop: lanes take
+//!   the next call index, wait for its due time, send it over a pipelined
+//!   stdio session or a keep-alive HTTP connection, and hand samples on.
 //! - [`recorder`] folds samples into HdrHistograms (1 µs..60 s, 3
 //!   significant digits), allowed and denied apart, and the interval lines
 //!   of the phase's log;
@@ -25,6 +28,7 @@ pub mod cli;
 pub mod log;
 pub mod merge;
 pub mod mix;
+mod phase;
 pub mod recorder;
 pub mod relay;
 mod run;
@@ -114,6 +118,9 @@ pub struct BenchConfig {
     pub baseline: bool,
     /// Also run the same load through `gauntlet relay`, the null enforcer.
     pub null_relay: bool,
+    /// Slices each phase runs in, taking turns with the others; 1 runs
+    /// the phases one after another.
+    pub rounds: u32,
     /// Stop after this many calls (warm-up included).
     pub max_calls: Option<u64>,
     /// Extra switches for the mock (`--latency`, `--stall-every`, ...).

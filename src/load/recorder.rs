@@ -203,6 +203,21 @@ impl Recorder {
         tick
     }
 
+    /// Closes the slice's last interval; the phase waits, idle, for its
+    /// next slice. Returns when the slice's last measured call ended.
+    pub fn pause(&mut self, now: Instant) -> Option<Instant> {
+        self.close_interval(now);
+        self.last_done.take()
+    }
+
+    /// Starts the phase's next slice: calls due from `measure_from` count.
+    /// The idle gap since [`Recorder::pause`] is in no interval.
+    pub fn resume(&mut self, start: Instant, measure_from: Instant) {
+        self.measure_from = measure_from;
+        self.interval_start = start;
+        self.interval_count = 0;
+    }
+
     /// Closes the last interval and hands back the counts, the histograms
     /// and the log's interval lines.
     pub fn finish(mut self, now: Instant) -> Recorded {

@@ -33,6 +33,14 @@ pub(super) fn settings(r: &BenchReport) -> String {
         "gauntlet {} · mix allow:{},deny:{} · policy {} · warm-up {:.1} s, {:.1} s measured",
         r.version, r.mix.allow, r.mix.deny, r.policy, r.warmup_s, r.duration_s
     );
+    if r.rounds > 1 {
+        let _ = write!(
+            s,
+            " · phases interleaved in {} rounds of {:.1} s each",
+            r.rounds,
+            r.duration_s / f64::from(r.rounds)
+        );
+    }
     if let Some(shard) = r.shard {
         let _ = write!(
             s,

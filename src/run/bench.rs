@@ -219,6 +219,10 @@ pub struct BenchReport {
     pub denied_tools: Vec<String>,
     pub warmup_s: f64,
     pub duration_s: f64,
+    /// Slices each phase ran in, taking turns with the others
+    /// (`--rounds`); 1 when the phases ran one after another.
+    #[serde(default = "one_round")]
+    pub rounds: u32,
     /// The share of a sharded load this bench carried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
@@ -241,6 +245,10 @@ pub struct BenchReport {
     /// Set when the bench stopped early (Ctrl-C, a dead server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+fn one_round() -> u32 {
+    1
 }
 
 impl BenchReport {
@@ -407,6 +415,7 @@ mod tests {
             denied_tools: vec![],
             warmup_s: 0.0,
             duration_s: 1.0,
+            rounds: 1,
             shard: None,
             merged: None,
             target: phase(10.0, 1.0, 2.0),

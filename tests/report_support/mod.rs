@@ -104,6 +104,7 @@ pub fn bench() -> BenchReport {
         denied_tools: vec!["WizCommerce Open API_DeleteCustomer".into()],
         warmup_s: 5.0,
         duration_s: 30.0,
+        rounds: 1,
         shard: None,
         merged: None,
         added: Some(Added::between(&target, &baseline)),
