@@ -12,10 +12,10 @@
 #
 #   bash benches/added_latency.sh            (DURATION=10s by default)
 #
-# Phases run one after another, so drift on a busy machine lands between
-# them; REPEAT=N (default 1) runs each row N times and prints the median of
-# every column. ROUNDS=N (default 1) interleaves the phases in N slices
-# each (`--rounds`), which keeps that drift out of the columns.
+# The phases take turns in slices (the bench's default `--rounds`; ROUNDS=N
+# sets it, ROUNDS=1 runs them one after another), so slow drift on a busy
+# machine hits them alike. REPEAT=N (default 1) runs each row N times and
+# prints the median of every column.
 #
 # Needs python3 for the JSON.
 set -euo pipefail
@@ -78,7 +78,7 @@ for transport in stdio http; do
         for _ in $(seq "${REPEAT:-1}"); do
             # A generator-bound bench exits 2; its figures still count.
             runs+=("$(bench "$transport" --rate "$rate" --connections "$conns" --baseline \
-                --null-relay --rounds "${ROUNDS:-1}" | figures || true)")
+                --null-relay ${ROUNDS:+--rounds "$ROUNDS"} | figures || true)")
         done
         read -r p50 p99 dp50 dp99 thr n50 n99 over note < <(median "${runs[@]}")
         printf '%-6s %-5s %8s %8s %8s %8s %8s %5s %9s %9s %9s %s\n' "$transport" "$share%" \

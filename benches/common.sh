@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: builds the release binary and sets
 # `gauntlet` to its path, wherever the target folder is.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -15,6 +15,10 @@ use crate::target::Transport;
 /// Longest run accepted: a bench is bounded in time.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
+/// Slices per phase when a bench compares phases and `--rounds` is not
+/// given.
+const DEFAULT_ROUNDS: u32 = 6;
+
 /// Furthest ahead `--start-at` may lie: a shard waits with its sessions open.
 const MAX_START_WAIT: Duration = Duration::from_secs(600);
 
@@ -147,10 +151,12 @@ pub struct BenchArgs {
     /// turns with the others (rotated each round), so drift on the machine
     /// over the run hits the target, the baseline and the relay alike.
     /// Before each later slice a phase sends 0.5 s (at most --warmup) of
-    /// unmeasured calls. 1 runs the phases one after another.
-    #[arg(long, value_name = "N", default_value_t = 1,
+    /// unmeasured calls. 1 runs the phases one after another. Default:
+    /// with --baseline or --null-relay, 6 (fewer if slices would be under
+    /// a second); otherwise 1.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub rounds: u32,
+    pub rounds: Option<u32>,
     /// Simulated backend latency of the mock per call, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub mock_latency: Option<u64>,
@@ -250,18 +256,7 @@ impl BenchArgs {
         {
             return Err("--start-at lies more than 10 minutes ahead".into());
         }
-        if self.rounds > 1 {
-            if self.shard.is_some() || self.max_calls.is_some() {
-                return Err("--rounds does not combine with --shard or --max-calls".into());
-            }
-            if self.duration / self.rounds < Duration::from_secs(1) {
-                return Err(format!(
-                    "--rounds {} slices --duration {:?} into pieces under a second; \
-                     give a longer duration or fewer rounds",
-                    self.rounds, self.duration
-                ));
-            }
-        }
+        let rounds = self.rounds()?;
         let mut mock_args = Vec::new();
         if let Some(ms) = self.mock_latency {
             mock_args.extend(["--latency".to_owned(), ms.to_string()]);
@@ -287,12 +282,43 @@ impl BenchArgs {
             lanes,
             baseline: self.baseline,
             null_relay: self.null_relay,
-            rounds: self.rounds,
+            rounds,
             max_calls: self.max_calls,
             mock_args,
             shard: self.shard,
             start_at: self.start_at,
         })
+    }
+}
+
+impl BenchArgs {
+    /// How many slices each phase runs in: as asked, or by default
+    /// [`DEFAULT_ROUNDS`] when there is a phase to compare against (halving
+    /// the spread of the added latency between runs, as measured with
+    /// `benches/drift.sh`), as many as keep each slice a second long.
+    fn rounds(&self) -> Result<u32, String> {
+        let compared = self.baseline || self.null_relay;
+        let whole_seconds = u32::try_from(self.duration.as_secs()).unwrap_or(u32::MAX);
+        let rounds = match self.rounds {
+            Some(n) => n,
+            None if compared && self.shard.is_none() && self.max_calls.is_none() => {
+                whole_seconds.clamp(1, DEFAULT_ROUNDS)
+            }
+            None => 1,
+        };
+        if rounds > 1 {
+            if self.shard.is_some() || self.max_calls.is_some() {
+                return Err("--rounds does not combine with --shard or --max-calls".into());
+            }
+            if self.duration / rounds < Duration::from_secs(1) {
+                return Err(format!(
+                    "--rounds {rounds} slices --duration {:?} into pieces under a second; \
+                     give a longer duration or fewer rounds",
+                    self.duration
+                ));
+            }
+        }
+        Ok(rounds)
     }
 }
 
@@ -439,5 +465,27 @@ mod tests {
         let e = config(&["--rate", "1", "--start-at", &far.to_string()]).unwrap_err();
         assert!(e.contains("10 minutes"), "{e}");
         assert!(config(&["--rate", "1", "--start-at", "soon"]).is_err());
+    }
+
+    #[test]
+    fn phases_held_against_each_other_take_turns_by_default() {
+        let rounds = |args: &[&str]| config(args).map(|c| c.rounds);
+        assert_eq!(rounds(&["--rate", "10"]), Ok(1));
+        assert_eq!(rounds(&["--rate", "10", "--baseline"]), Ok(6));
+        // Slices stay a second long at least.
+        let short = ["--rate", "10", "--null-relay", "--duration", "3s"];
+        assert_eq!(rounds(&short), Ok(3));
+        assert_eq!(
+            rounds(&["--rate", "10", "--baseline", "--rounds", "1"]),
+            Ok(1)
+        );
+        // A sharded or counted bench runs its phases one after another.
+        let counted = ["--rate", "10", "--baseline", "--max-calls", "100"];
+        assert_eq!(rounds(&counted), Ok(1));
+        let e = config(&["--rate", "10", "--rounds", "2", "--shard", "0/2"]).unwrap_err();
+        assert!(e.contains("does not combine"), "{e}");
+        let e = config(&["--rate", "10", "--rounds", "4", "--duration", "2s"]).unwrap_err();
+        assert!(e.contains("under a second"), "{e}");
+        assert!(config(&["--rate", "10", "--rounds", "0"]).is_err());
     }
 }
