@@ -262,6 +262,32 @@ fn bench_shards_and_merge_through_the_binary() {
     let troubled = bench["target"]["generator_bound"] == true;
     assert_eq!(merged.status.code(), Some(if troubled { 2 } else { 0 }));
 
+    // With --out the merge writes the whole load's log, second by second,
+    // which reads back alone to the same figures.
+    let whole = dir.path().join("whole");
+    let written = gauntlet(&[
+        "merge",
+        &logs[0],
+        &logs[1],
+        "--out",
+        &whole.display().to_string(),
+    ]);
+    assert_eq!(written.status.code(), merged.status.code());
+    let one = whole.join("target.hlog");
+    let text = std::fs::read_to_string(&one).unwrap();
+    assert!(!text.contains("\"shard\""), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("Tag=allowed,")),
+        "{text}"
+    );
+    let again = gauntlet(&["merge", &one.display().to_string(), "--format", "json"]);
+    let again = &json_of(&again)["bench"];
+    for field in ["sent", "allowed", "denied", "offered_rate"] {
+        assert_eq!(again["target"][field], bench["target"][field], "{field}");
+    }
+    let rate = |j: &serde_json::Value| j["target"]["achieved_rate"].as_f64().unwrap();
+    assert!((rate(again) - rate(bench)).abs() < 1e-6 * rate(bench));
+
     // The saved bench re-renders through `gauntlet report`.
     let saved = out(0).join("report.json").display().to_string();
     let md = gauntlet(&["report", &saved, "--format", "md"]);

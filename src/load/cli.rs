@@ -379,7 +379,8 @@ async fn run(args: BenchArgs) -> Result<u8, String> {
 pub struct MergeArgs {
     /// Interval logs that `gauntlet bench --shard i/n --out DIR` wrote
     /// (`target.shard-I-of-N.hlog`, and the `baseline` and `relay` ones if
-    /// any).
+    /// any). With `--out DIR` the merge writes one log per phase
+    /// (`target.hlog`, ...): the shards' intervals added up second by second.
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
     #[command(flatten)]
@@ -389,21 +390,31 @@ pub struct MergeArgs {
 /// Runs `gauntlet merge`: the exit code follows the merged report as
 /// `gauntlet bench`'s does; 2 for a log that cannot be merged.
 pub fn merge_main(args: &MergeArgs) -> ExitCode {
-    let result = args
-        .logs
-        .iter()
-        .map(|p| super::log::read(p))
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|logs| super::merge::merge(&logs))
-        .map_err(|e| e.to_string())
-        .and_then(|report| args.output.emit(&report, &mut []));
-    match result {
+    match merge(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+fn merge(args: &MergeArgs) -> Result<u8, String> {
+    let mut read = Vec::with_capacity(args.logs.len());
+    for path in &args.logs {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| format!("reading `{file}`: {e}"))?;
+        read.push(super::log::parse_timeline(&bytes, &file).map_err(|e| e.to_string())?);
+    }
+    let logs: Vec<super::log::PhaseLog> = read.iter().map(|(l, _)| l.clone()).collect();
+    let report = super::merge::merge(&logs).map_err(|e| e.to_string())?;
+    // With --out, one log per phase for the whole load, second by second.
+    let mut merged = if args.output.out.is_some() {
+        super::timeline::merge_logs(&read).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    args.output.emit(&report, &mut merged)
 }
 
 #[cfg(test)]

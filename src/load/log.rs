@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::mix::{Class, Mix};
 use super::recorder::histogram;
+pub use super::timeline::Interval;
 use crate::run::Shard;
 use crate::target::Transport;
 
@@ -324,6 +325,35 @@ pub fn read(path: &Path) -> Result<PhaseLog, MergeError> {
 
 /// Reads a log; `file` names it in errors.
 pub fn parse(bytes: &[u8], file: &str) -> Result<PhaseLog, MergeError> {
+    parse_keeping(bytes, file, None)
+}
+
+/// Reads a log and also each of its intervals, placed on the wall clock:
+/// what merging shards' timelines needs.
+pub fn parse_timeline(bytes: &[u8], file: &str) -> Result<(PhaseLog, Vec<Interval>), MergeError> {
+    let mut kept = Vec::new();
+    let log = parse_keeping(bytes, file, Some(&mut kept))?;
+    let start = log.started.unwrap_or_default();
+    let intervals = kept
+        .into_iter()
+        .map(|(offset, tag, histogram)| Interval {
+            at: start + offset,
+            tag,
+            histogram,
+        })
+        .collect();
+    Ok((log, intervals))
+}
+
+/// An interval as the log gives it: its offset from the start, its tag and
+/// its histogram.
+type Kept = (Duration, String, Histogram<u64>);
+
+fn parse_keeping(
+    bytes: &[u8],
+    file: &str,
+    mut keep: Option<&mut Vec<Kept>>,
+) -> Result<PhaseLog, MergeError> {
     let mut meta = None;
     let mut started = None;
     let mut hists = Hists::new().map_err(|e| invalid(file, e.to_string()))?;
@@ -355,7 +385,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<PhaseLog, MergeError> {
             meta = Some(m);
             continue;
         }
-        if let Some(t) = add_line(&mut hists, line).map_err(bad)? {
+        if let Some(t) = add_line(&mut hists, line, keep.as_deref_mut()).map_err(bad)? {
             started = Some(t);
         }
     }
@@ -373,12 +403,20 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<PhaseLog, MergeError> {
     })
 }
 
-/// Adds one line's histogram into `hists`; returns the start time a
-/// `StartTime` line gives.
-fn add_line(hists: &mut Hists, line: &[u8]) -> Result<Option<Duration>, String> {
+/// Adds one line's histogram into `hists`, and to `keep` if given;
+/// returns the start time a `StartTime` line gives.
+fn add_line(
+    hists: &mut Hists,
+    line: &[u8],
+    keep: Option<&mut Vec<Kept>>,
+) -> Result<Option<Duration>, String> {
     match entry(line)? {
         Some(Entry::Start(t)) => Ok(Some(t)),
-        Some(Entry::Interval { tag, histogram }) => {
+        Some(Entry::Interval {
+            offset,
+            tag,
+            histogram,
+        }) => {
             let (class, corrected) = untag(&tag).ok_or_else(|| {
                 format!(
                     "unknown tag `{tag}`: a bench log tags allowed, denied, \
@@ -389,6 +427,9 @@ fn add_line(hists: &mut Hists, line: &[u8]) -> Result<Option<Duration>, String> 
                 .slot(class, corrected)
                 .add(&histogram)
                 .map_err(|e| format!("the histogram does not fit: {e:?}"))?;
+            if let Some(keep) = keep {
+                keep.push((offset, tag, histogram));
+            }
             Ok(None)
         }
         None => Ok(None),
@@ -400,7 +441,7 @@ fn add_line(hists: &mut Hists, line: &[u8]) -> Result<Option<Duration>, String> 
 pub(crate) fn parse_intervals(bytes: &[u8], file: &str) -> Result<Hists, MergeError> {
     let mut hists = Hists::new().map_err(|e| invalid(file, e.to_string()))?;
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        add_line(&mut hists, line).map_err(|message| MergeError::Malformed {
+        add_line(&mut hists, line, None).map_err(|message| MergeError::Malformed {
             file: file.to_owned(),
             line: i + 1,
             message,
@@ -419,6 +460,8 @@ fn invalid(file: &str, message: String) -> MergeError {
 enum Entry {
     Start(Duration),
     Interval {
+        /// From the log's base time.
+        offset: Duration,
         tag: String,
         histogram: Histogram<u64>,
     },
@@ -449,7 +492,11 @@ fn entry(line: &[u8]) -> Result<Option<Entry>, String> {
             let histogram = Deserializer::new()
                 .deserialize(&mut bytes.as_slice())
                 .map_err(|e| format!("the histogram does not decode: {e:?}"))?;
-            Ok(Some(Entry::Interval { tag, histogram }))
+            Ok(Some(Entry::Interval {
+                offset: h.start_timestamp(),
+                tag,
+                histogram,
+            }))
         }
     }
 }

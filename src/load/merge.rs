@@ -278,7 +278,7 @@ fn agree(lead: &PhaseMeta, l: &PhaseLog, phase_lead: &PhaseMeta) -> Result<(), M
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::{Duration, SystemTime};
 
     use hdrhistogram::Histogram;
@@ -292,7 +292,7 @@ mod tests {
     use crate::run::Shard;
     use crate::target::Transport;
 
-    fn meta(shard: Option<Shard>) -> PhaseMeta {
+    pub(crate) fn meta(shard: Option<Shard>) -> PhaseMeta {
         PhaseMeta {
             format: FORMAT,
             version: "0.0.0".into(),
@@ -331,11 +331,24 @@ mod tests {
     }
 
     /// A shard's values as `[corrected, uncorrected]` × `[allowed, denied]`.
-    type Values = [[Vec<u64>; 2]; 2];
+    pub(crate) type Values = [[Vec<u64>; 2]; 2];
 
     /// Writes `values` as a log of `intervals` intervals, reads it back,
     /// and returns it with the histograms the values make in memory.
     fn shard_log(m: PhaseMeta, values: &Values, intervals: usize) -> (PhaseLog, Hists) {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let (text, whole) = shard_text(m, values, intervals, start);
+        (log::parse(&text, "shard.hlog").unwrap(), whole)
+    }
+
+    /// `values` as the text of a log of one-second intervals from `start`,
+    /// and the histograms the values make in memory.
+    pub(crate) fn shard_text(
+        m: PhaseMeta,
+        values: &Values,
+        intervals: usize,
+        start: SystemTime,
+    ) -> (Vec<u8>, Hists) {
         let mut whole = Hists::new().unwrap();
         let mut lines = Vec::new();
         let mut ser = V2DeflateSerializer::new();
@@ -363,9 +376,7 @@ mod tests {
                 }
             }
         }
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-        let text = log::write_bytes(&m, start, &lines);
-        (log::parse(&text, "shard.hlog").unwrap(), whole)
+        (log::write_bytes(&m, start, &lines), whole)
     }
 
     fn added(a: &Histogram<u64>, b: &Histogram<u64>) -> Histogram<u64> {
@@ -384,7 +395,7 @@ mod tests {
             .collect()
     }
 
-    fn values(seed: u64) -> Values {
+    pub(crate) fn values(seed: u64) -> Values {
         [
             [spread(seed, 700), spread(seed + 1, 300)],
             [spread(seed + 2, 700), spread(seed + 3, 300)],

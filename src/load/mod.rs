@@ -16,6 +16,8 @@
 //!   of the phase's log;
 //! - [`log`] writes and reads that interval log, the mergeable artifact,
 //!   with the phase's counts in a header line;
+//! - [`timeline`] writes a log's interval lines, and merges shards' logs
+//!   second by second into one (`gauntlet merge --out`).
 //! - [`merge`] turns counts and histograms into a phase's figures, for one
 //!   machine and for shards' logs alike (`gauntlet merge`).
 //! - [`relay`] is the null enforcer (`gauntlet relay`) that `--null-relay`
@@ -33,6 +35,7 @@ pub mod recorder;
 pub mod relay;
 mod run;
 pub mod schedule;
+pub mod timeline;
 
 use std::time::{Duration, SystemTime};
 

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::log::{self, Hists, Tally};
 use super::mix::Class;
+use super::timeline;
 use crate::run::Tick;
 
 /// Lowest and highest latency recorded, in nanoseconds: 1 µs to 60 s.
@@ -165,34 +165,24 @@ impl Recorder {
         let offset = self.interval_start.saturating_duration_since(self.start);
         let merged = &mut self.merged;
         merged.reset();
-        // The crate's writer always starts with the divisor's header line;
-        // the log's real header is written once, in front, at the end, so
-        // each interval is written to scratch space and that line cut off.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        if let Ok(mut w) = IntervalLogWriterBuilder::new()
-            .with_max_value_divisor(log::MAX_VALUE_DIVISOR)
-            .begin_log_with(&mut scratch, &mut self.serializer)
-        {
-            for class in Class::ALL {
-                let c = &mut self.classes[class.index()];
-                if !c.interval.is_empty() {
-                    let _ = merged.add(&c.interval);
-                    for (h, corrected) in [(&c.interval, true), (&c.interval_service, false)] {
-                        let tag = Tag::new(log::tag(class, corrected));
-                        let _ = w.write_histogram(h, offset, len, tag);
-                    }
-                }
-                c.interval.reset();
-                c.interval_service.reset();
-            }
+        let mut hists = Vec::with_capacity(4);
+        for class in Class::ALL {
+            let c = &self.classes[class.index()];
+            let _ = merged.add(&c.interval);
+            hists.push((log::tag(class, true), &c.interval));
+            hists.push((log::tag(class, false), &c.interval_service));
         }
-        let lines = scratch
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(scratch.len(), |i| i + 1);
-        self.intervals.append(&scratch[lines..]);
-        self.scratch = scratch;
+        let mut lines = std::mem::take(&mut self.scratch);
+        lines.clear();
+        // A histogram that does not serialize leaves its interval out of
+        // the log; the phase's totals still count it.
+        let _ = timeline::write_interval(&mut lines, &mut self.serializer, offset, len, &hists);
+        self.intervals.append(&lines);
+        self.scratch = lines;
+        for c in &mut self.classes {
+            c.interval.reset();
+            c.interval_service.reset();
+        }
         let tick = Tick {
             at_s: (offset + len).as_secs_f64(),
             rate: self.interval_count as f64 / len.as_secs_f64().max(1e-9),
