@@ -1,5 +1,6 @@
-//! This process's standard input and output as event-driven pipes, and the
-//! signals that end a server process.
+//! This process's standard input and output as event-driven pipes, the
+//! signals that end a server process, and the process groups of the
+//! servers the harness starts.
 //!
 //! Tokio's own `stdin()` and `stdout()` hand every read and write to a
 //! blocking thread: two thread hops per frame, which cost more than judging
@@ -59,4 +60,29 @@ pub async fn terminated() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Starts the child in a process group of its own. A Ctrl-C at the terminal
+/// goes to the whole foreground group: a target in it would die at once,
+/// mid-call, and the partial report would charge the transport errors to
+/// it. Out of the group, only gauntlet gets the signal; it stops the load,
+/// lets the calls in flight finish and then stops its servers itself.
+pub fn own_group(cmd: &mut tokio::process::Command) {
+    #[cfg(unix)]
+    cmd.process_group(0);
+}
+
+/// Kills the group the child leads: the child and whatever it started (a
+/// shell's command, an enforcer's upstream), which killing the child alone
+/// would leave running. Only while the child is not yet reaped, so its id
+/// still names its group.
+pub fn kill_group(child: &tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
 }

@@ -9,6 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::TargetError;
+use crate::mcp::pipes;
 
 const STDERR_KEPT: usize = 16 * 1024;
 
@@ -44,15 +45,15 @@ impl Server {
         let (program, args) = words
             .split_first()
             .ok_or_else(|| fail("empty command".into()))?;
-        let mut child = Command::new(program)
-            .args(args)
+        let mut cmd = Command::new(program);
+        cmd.args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
+            .kill_on_drop(true);
+        pipes::own_group(&mut cmd);
+        let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut pipe) = child.stderr.take() {
             let sink = stderr.clone();
@@ -143,14 +144,22 @@ impl Server {
         self.child.try_wait().ok().flatten().map(|s| s.to_string())
     }
 
-    /// Kills and reaps it.
+    /// Kills it, with whatever it started, and reaps it.
     pub async fn stop(&mut self) {
+        pipes::kill_group(&self.child);
         let _ = self.child.kill().await;
     }
 
     /// The command line it was started with.
     pub fn command(&self) -> &str {
         &self.command
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // `kill_on_drop` reaches the child alone.
+        pipes::kill_group(&self.child);
     }
 }
 

@@ -77,6 +77,7 @@ impl StdioTransport {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        crate::mcp::pipes::own_group(&mut cmd);
         if let Some(dir) = &opts.cwd {
             cmd.current_dir(dir);
         }
@@ -281,8 +282,16 @@ impl StdioTransport {
             .await
             .is_err()
         {
+            crate::mcp::pipes::kill_group(&child);
             let _ = child.kill().await;
         }
+    }
+}
+
+impl Drop for StdioTransport {
+    fn drop(&mut self) {
+        // `kill_on_drop` reaches the child alone, not what it started.
+        crate::mcp::pipes::kill_group(self.child.get_mut());
     }
 }
 
