@@ -8,7 +8,8 @@
 #   bash benches/compare_oha.sh [CONNECTIONS...]     (default: 16 64)
 #
 # Needs `oha` on PATH (`cargo install oha`) and python3 for the JSON.
-# DURATION (default 10s) sets each measurement's length.
+# DURATION (default 10s) sets each measurement's length; THREADS=N runs the
+# harness's generator on N threads (`bench --threads`; default one per core).
 set -euo pipefail
 
 # shellcheck source=common.sh
@@ -32,7 +33,7 @@ body='{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"WizCommerc
 
 harness_rate() { # connections
     "$gauntlet" bench --target none --transport http --concurrency "$1" \
-        --connections "$1" --duration "$duration" --warmup 2s \
+        --connections "$1" --duration "$duration" --warmup 2s ${THREADS:+--threads "$THREADS"} \
         --mix allow:100,deny:0 --policy "$work/policy.json" --format json |
         python3 -c 'import json,sys; b=json.load(sys.stdin)["bench"]["target"]
 print("%.0f %.0f" % (b["achieved_rate"], b["allowed"]["corrected"]["p99_us"]))'

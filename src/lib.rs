@@ -28,6 +28,9 @@
 //! | [`report`]  | events -> table, JSON, JUnit, SARIF, Markdown, HTML; the matrix |
 //! |             | site of several runs; the CI gate (`--fail-on`, known gaps)     |
 //!
+//! [`runtime`] builds the async runtime of a command that takes
+//! `--threads`: the built-in enforcer over HTTP and the load generator.
+//!
 //! [`names`] is a leaf shared by `mock` and `policy`: both must fold a tool
 //! name the same way, or a variant judged as "unknown" could still execute.
 //! `report` folds names with it too, so SARIF fingerprints ignore variants.
@@ -44,5 +47,6 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod run;
+pub mod runtime;
 pub mod scenario;
 pub mod target;

@@ -52,13 +52,14 @@ enum Command {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: starting the async runtime: {e}");
-            ExitCode::from(2)
-        })
+    runtime_with(None)
+}
+
+fn runtime_with(threads: Option<u16>) -> Result<tokio::runtime::Runtime, ExitCode> {
+    gauntlet::runtime::build(threads).map_err(|e| {
+        eprintln!("error: starting the async runtime: {e}");
+        ExitCode::from(2)
+    })
 }
 
 fn main() -> ExitCode {
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
             Ok(rt) => rt.block_on(gauntlet::run::cli::main(args)),
             Err(code) => code,
         },
-        Command::Bench(args) => match runtime() {
+        Command::Bench(args) => match runtime_with(args.threads) {
             Ok(rt) => rt.block_on(gauntlet::load::cli::main(args)),
             Err(code) => code,
         },

@@ -198,9 +198,14 @@ fn bench_shards_and_merge_through_the_binary() {
     let run = |i: u32| {
         let shard = format!("{i}/2");
         let folder = out(i).display().to_string();
+        // One shard's generator runs on a single thread, the other on two
+        // workers: both must send what the merge then adds up.
+        let threads = if i == 0 { "1" } else { "2" };
         std::thread::spawn(move || {
             gauntlet(&[
                 "bench",
+                "--threads",
+                threads,
                 "--shard",
                 &shard,
                 "--rate",

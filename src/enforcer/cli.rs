@@ -216,16 +216,7 @@ fn run_http(args: &EnforceArgs, enforcer: Arc<Enforcer>) -> Result<(), String> {
     let (Some(addr), Some(url)) = (args.listen, args.upstream_url.as_deref()) else {
         return Err("--listen needs --upstream-url".to_owned());
     };
-    let mut builder = match args.threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(usize::from(n));
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let rt = builder.enable_all().build().map_err(|e| e.to_string())?;
+    let rt = crate::runtime::build(args.threads).map_err(|e| e.to_string())?;
     rt.block_on(async {
         let proxy = super::http::bind(enforcer, addr, url)
             .await
