@@ -411,7 +411,7 @@ fn merge(args: &MergeArgs) -> Result<u8, String> {
     for path in &args.logs {
         let file = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| format!("reading `{file}`: {e}"))?;
-        read.push(super::log::parse_timeline(&bytes, &file).map_err(|e| e.to_string())?);
+        read.push(super::timeline::parse_timeline(&bytes, &file).map_err(|e| e.to_string())?);
     }
     let logs: Vec<super::log::PhaseLog> = read.iter().map(|(l, _)| l.clone()).collect();
     let report = super::merge::merge(&logs).map_err(|e| e.to_string())?;

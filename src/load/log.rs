@@ -31,7 +31,6 @@ use serde::{Deserialize, Serialize};
 
 use super::mix::{Class, Mix};
 use super::recorder::histogram;
-pub use super::timeline::Interval;
 use crate::run::Shard;
 use crate::target::Transport;
 
@@ -328,28 +327,12 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<PhaseLog, MergeError> {
     parse_keeping(bytes, file, None)
 }
 
-/// Reads a log and also each of its intervals, placed on the wall clock:
-/// what merging shards' timelines needs.
-pub fn parse_timeline(bytes: &[u8], file: &str) -> Result<(PhaseLog, Vec<Interval>), MergeError> {
-    let mut kept = Vec::new();
-    let log = parse_keeping(bytes, file, Some(&mut kept))?;
-    let start = log.started.unwrap_or_default();
-    let intervals = kept
-        .into_iter()
-        .map(|(offset, tag, histogram)| Interval {
-            at: start + offset,
-            tag,
-            histogram,
-        })
-        .collect();
-    Ok((log, intervals))
-}
-
 /// An interval as the log gives it: its offset from the start, its tag and
 /// its histogram.
-type Kept = (Duration, String, Histogram<u64>);
+pub(super) type Kept = (Duration, String, Histogram<u64>);
 
-fn parse_keeping(
+/// [`parse`], keeping each interval too if `keep` is given.
+pub(super) fn parse_keeping(
     bytes: &[u8],
     file: &str,
     mut keep: Option<&mut Vec<Kept>>,

@@ -55,6 +55,23 @@ pub struct Interval {
     pub histogram: Histogram<u64>,
 }
 
+/// Reads a log and also each of its intervals, placed on the wall clock:
+/// what merging shards' timelines needs.
+pub fn parse_timeline(bytes: &[u8], file: &str) -> Result<(PhaseLog, Vec<Interval>), MergeError> {
+    let mut kept = Vec::new();
+    let log = log::parse_keeping(bytes, file, Some(&mut kept))?;
+    let start = log.started.unwrap_or_default();
+    let intervals = kept
+        .into_iter()
+        .map(|(offset, tag, histogram)| Interval {
+            at: start + offset,
+            tag,
+            histogram,
+        })
+        .collect();
+    Ok((log, intervals))
+}
+
 /// The counts of several shards' logs of one phase, as one log would say
 /// them: sums, and a measured time that gives the summed rate (each shard's
 /// rate counts over its own window, as in the merged report).
@@ -184,7 +201,7 @@ mod tests {
             let shard = Some(Shard { index: i, count: 2 });
             let (text, hists) = shard_text(meta(shard), &values(u64::from(i)), 3, start);
             whole.add(&hists).unwrap();
-            read.push(log::parse_timeline(&text, "shard.hlog").unwrap());
+            read.push(parse_timeline(&text, "shard.hlog").unwrap());
         }
         let shards: Vec<PhaseLog> = read.iter().map(|(l, _)| l.clone()).collect();
         let by_shards = merge(&shards).unwrap();
@@ -194,7 +211,7 @@ mod tests {
         let (name, log) = &mut merged[0];
         assert_eq!(name, "target.hlog");
         let text = log.to_vec().unwrap();
-        let (back, intervals) = log::parse_timeline(&text, "target.hlog").unwrap();
+        let (back, intervals) = parse_timeline(&text, "target.hlog").unwrap();
         assert_eq!(back.hists, whole);
         assert_eq!(
             back.started,
