@@ -30,6 +30,7 @@ fn config(target: TargetSpec, transport: Transport, keep: Option<&Path>) -> Benc
         baseline: false,
         null_relay: false,
         rounds: 1,
+        threads: None,
         max_calls: None,
         mock_args: Vec::new(),
         shard: None,

@@ -37,6 +37,7 @@ fn config(shard: Shard, keep: &Path) -> BenchConfig {
         baseline: true,
         null_relay: false,
         rounds: 1,
+        threads: None,
         // Bounded by count as well as time.
         max_calls: Some(2 * RATE as u64 * 4),
         mock_args: Vec::new(),
@@ -251,6 +252,9 @@ fn bench_shards_and_merge_through_the_binary() {
         serde_json::json!({"index": 0, "count": 2})
     );
     assert_eq!(ja["bench"]["target"]["offered_rate"], 100.0);
+    // How the load was made is part of the report.
+    assert_eq!(ja["bench"]["generator_threads"], 1);
+    assert_eq!(jb["bench"]["generator_threads"], 2);
 
     let merged = gauntlet(&["merge", &logs[0], &logs[1], "--format", "json"]);
     let jm = json_of(&merged);

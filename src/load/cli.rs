@@ -290,6 +290,7 @@ impl BenchArgs {
             baseline: self.baseline,
             null_relay: self.null_relay,
             rounds,
+            threads: self.threads,
             max_calls: self.max_calls,
             mock_args,
             shard: self.shard,

@@ -180,6 +180,7 @@ pub fn merge(logs: &[PhaseLog]) -> Result<BenchReport, MergeError> {
         warmup_s: lead.warmup_s,
         duration_s: lead.duration_s,
         rounds: lead.rounds,
+        generator_threads: None,
         shard: None,
         merged: Some(Merged {
             shards: shards.unwrap_or(1),

@@ -124,6 +124,9 @@ pub struct BenchConfig {
     /// Slices each phase runs in, taking turns with the others; 1 runs
     /// the phases one after another.
     pub rounds: u32,
+    /// The generator's worker threads (`--threads`), for the report; the
+    /// caller builds the runtime.
+    pub threads: Option<u16>,
     /// Stop after this many calls (warm-up included).
     pub max_calls: Option<u64>,
     /// Extra switches for the mock (`--latency`, `--stall-every`, ...).

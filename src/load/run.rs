@@ -151,6 +151,7 @@ pub async fn run_bench(
         warmup_s: cfg.warmup.as_secs_f64(),
         duration_s: cfg.duration.as_secs_f64(),
         rounds,
+        generator_threads: cfg.threads,
         shard: cfg.shard,
         merged: None,
         target,

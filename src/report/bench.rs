@@ -33,6 +33,9 @@ pub(super) fn settings(r: &BenchReport) -> String {
         "gauntlet {} · mix allow:{},deny:{} · policy {} · warm-up {:.1} s, {:.1} s measured",
         r.version, r.mix.allow, r.mix.deny, r.policy, r.warmup_s, r.duration_s
     );
+    if let Some(n) = r.generator_threads {
+        let _ = write!(s, " · generator on {n} thread(s)");
+    }
     if r.rounds > 1 {
         let _ = write!(
             s,

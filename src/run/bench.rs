@@ -223,6 +223,10 @@ pub struct BenchReport {
     /// (`--rounds`); 1 when the phases ran one after another.
     #[serde(default = "one_round")]
     pub rounds: u32,
+    /// The load generator's worker threads (`--threads`); absent for one
+    /// per core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_threads: Option<u16>,
     /// The share of a sharded load this bench carried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
@@ -416,6 +420,7 @@ mod tests {
             warmup_s: 0.0,
             duration_s: 1.0,
             rounds: 1,
+            generator_threads: None,
             shard: None,
             merged: None,
             target: phase(10.0, 1.0, 2.0),

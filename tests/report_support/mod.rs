@@ -105,6 +105,7 @@ pub fn bench() -> BenchReport {
         warmup_s: 5.0,
         duration_s: 30.0,
         rounds: 1,
+        generator_threads: None,
         shard: None,
         merged: None,
         added: Some(Added::between(&target, &baseline)),
