@@ -164,6 +164,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// Worker threads of the HTTP mock (`mock --threads`; default one per
+    /// core), to weigh it against the generator and the target on a small
+    /// machine.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub mock_threads: Option<u16>,
     /// Simulated backend latency of the mock per call, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub mock_latency: Option<u64>,
@@ -265,6 +271,14 @@ impl BenchArgs {
         }
         let rounds = self.rounds()?;
         let mut mock_args = Vec::new();
+        if let Some(n) = self.mock_threads {
+            if !http {
+                return Err("--mock-threads sets the HTTP mock's threads; \
+                            over stdio the mock runs on one thread"
+                    .into());
+            }
+            mock_args.extend(["--threads".to_owned(), n.to_string()]);
+        }
         if let Some(ms) = self.mock_latency {
             mock_args.extend(["--latency".to_owned(), ms.to_string()]);
         }
@@ -506,5 +520,13 @@ mod tests {
         let e = config(&["--rate", "10", "--rounds", "4", "--duration", "2s"]).unwrap_err();
         assert!(e.contains("under a second"), "{e}");
         assert!(config(&["--rate", "10", "--rounds", "0"]).is_err());
+    }
+
+    #[test]
+    fn mock_threads_reach_the_http_mock_only() {
+        let c = config(&["--transport", "http", "--rate", "10", "--mock-threads", "1"]).unwrap();
+        assert_eq!(c.mock_args, ["--threads", "1"]);
+        let e = config(&["--rate", "10", "--mock-threads", "1"]).unwrap_err();
+        assert!(e.contains("HTTP mock"), "{e}");
     }
 }

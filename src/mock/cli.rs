@@ -58,6 +58,13 @@ pub struct MockArgs {
     /// order. Foreign tools echo their arguments.
     #[arg(long = "tools", alias = "manifest", value_name = "MANIFEST")]
     pub tools: Option<PathBuf>,
+    /// HTTP form: worker threads serving connections (default: one per
+    /// core). 1 serves every connection on one thread, sparing the
+    /// hand-offs between threads a small machine pays for on every call.
+    /// Over stdio the mock always runs on one thread.
+    #[arg(long, value_name = "N", conflicts_with = "stdio",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 }
 
 /// Why the mock could not run.
@@ -111,13 +118,12 @@ pub fn run(args: &MockArgs) -> Result<(), MockError> {
     // One stdio connection is served in arrival order anyway: a single
     // thread spares every reply a hop between threads, and every session
     // the start-up of a thread pool.
-    let runtime = match args.http {
-        Some(_) => tokio::runtime::Builder::new_multi_thread(),
-        None => tokio::runtime::Builder::new_current_thread(),
-    }
-    .enable_all()
-    .build()
-    .map_err(MockError::Runtime)?;
+    let threads = if args.http.is_some() {
+        args.threads
+    } else {
+        Some(1)
+    };
+    let runtime = crate::runtime::build(threads).map_err(MockError::Runtime)?;
     runtime.block_on(async {
         match args.http {
             Some(addr) => serve_http(mock, addr).await,
