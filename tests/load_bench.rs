@@ -183,6 +183,23 @@ async fn every_phases_ledger_counts_what_the_bench_says_it_sent_over_http() {
     honest_over(Transport::Http, 2).await;
 }
 
+/// The slices a bench announces: phase, round, rounds.
+struct Slices(Vec<(String, u32, u32)>);
+
+impl gauntlet::run::EventSink for Slices {
+    fn event(&mut self, event: &gauntlet::run::Event) {
+        if let gauntlet::run::Event::BenchPhase {
+            name,
+            round,
+            rounds,
+            ..
+        } = event
+        {
+            self.0.push((name.clone(), *round, *rounds));
+        }
+    }
+}
+
 /// When each interval of a phase's log began, in seconds since the epoch.
 fn interval_starts(log: &mut gauntlet::load::log::IntervalLog) -> Vec<f64> {
     let text = String::from_utf8(log.to_vec().unwrap()).unwrap();
@@ -210,9 +227,21 @@ async fn rounds_interleave_the_phases_on_the_clock() {
     cfg.baseline = true;
     cfg.rounds = 2;
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let mut outcome = run_bench(&cfg, &mut NoSink, rx).await.unwrap();
+    let mut slices = Slices(Vec::new());
+    let mut outcome = run_bench(&cfg, &mut slices, rx).await.unwrap();
     let report = &outcome.report;
     assert_eq!(report.rounds, 2);
+    // The order rotates every round: target, baseline; baseline, target.
+    assert_eq!(
+        slices.0,
+        [
+            ("target", 1),
+            ("baseline", 1),
+            ("baseline", 2),
+            ("target", 2)
+        ]
+        .map(|(n, r)| (n.to_owned(), r, 2))
+    );
     let baseline = report.baseline.as_ref().unwrap();
     for phase in [&report.target, baseline] {
         let measured = phase.measured_s;

@@ -42,6 +42,9 @@ pub(super) struct Window {
     pub warmup: Duration,
     /// The wall-clock time to start at (a shard's `--start-at`).
     pub start_at: Option<SystemTime>,
+    /// Which slice this is (from 1), of how many, for the live view.
+    pub round: u32,
+    pub rounds: u32,
 }
 
 /// A phase's target, once started.
@@ -162,6 +165,8 @@ impl Phase {
         sink.event(&Event::BenchPhase {
             name: self.name.to_owned(),
             target: self.spec.label(),
+            round: window.round,
+            rounds: window.rounds,
         });
         if self.up.is_none() {
             self.bring_up(cfg).await?;

@@ -104,6 +104,8 @@ pub async fn run_bench(
                     cfg.warmup.min(SETTLE)
                 },
                 start_at: cfg.start_at.filter(|_| first && phase.name == "target"),
+                round: round + 1,
+                rounds,
             };
             phase.slice(cfg, &plan, &window, sink, stop.clone()).await?;
             let interrupted = *stop.borrow();

@@ -46,13 +46,24 @@ impl EventSink for Progress {
                 self.bar.inc(1);
             }
             Event::RunFinished(_) | Event::Bench(_) => self.bar.finish_and_clear(),
-            Event::BenchPhase { name, target } => {
+            Event::BenchPhase {
+                name,
+                target,
+                round,
+                rounds,
+            } => {
                 if let Ok(style) =
                     ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
                 {
                     self.bar.set_style(style);
                 }
-                self.bar.set_message(format!("{name} ({target}): starting"));
+                let slice = if *rounds > 1 {
+                    format!(", round {round} of {rounds}")
+                } else {
+                    String::new()
+                };
+                self.bar
+                    .set_message(format!("{name} ({target}){slice}: starting"));
             }
             Event::BenchTick { name, tick } => {
                 self.bar.set_message(format!(

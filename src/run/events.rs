@@ -20,10 +20,13 @@ pub enum Event {
     },
     ScenarioFinished(Box<ScenarioReport>),
     RunFinished(RunSummary),
-    /// A load phase (`target` or `baseline`) starts against `target`.
+    /// A load phase (`target`, `baseline` or `relay`) starts a slice
+    /// against `target`: slice `round` (from 1) of `rounds`.
     BenchPhase {
         name: String,
         target: String,
+        round: u32,
+        rounds: u32,
     },
     /// A load phase closed an interval: what the live view shows.
     BenchTick {
