@@ -59,6 +59,8 @@ struct Up {
 /// The counts a phase adds up over its slices.
 #[derive(Default)]
 struct Totals {
+    /// The schedule's rate for this bench's share (open loop).
+    offered_rate: Option<f64>,
     sent: u64,
     measured_s: f64,
     due_total: u64,
@@ -69,9 +71,9 @@ pub(super) struct Phase {
     pub name: &'static str,
     spec: TargetSpec,
     up: Option<Up>,
-    recorder: Option<Recorder>,
-    /// When the first slice started: the interval log's time origin.
-    wall_start: Option<SystemTime>,
+    /// What the slices recorded, and when the first one started (the
+    /// interval log's time origin); set by the first slice.
+    recorder: Option<(Recorder, SystemTime)>,
     totals: Totals,
 }
 
@@ -104,7 +106,6 @@ impl Phase {
             spec,
             up: None,
             recorder: None,
-            wall_start: None,
             totals: Totals::default(),
         }
     }
@@ -209,13 +210,15 @@ impl Phase {
         drop(tx);
 
         let recorder = match &mut self.recorder {
-            Some(r) => {
+            Some((r, _)) => {
                 r.resume(start, measure_from);
                 r
             }
             None => {
-                self.wall_start = Some(wall_start);
-                self.recorder.insert(Recorder::new(start, measure_from)?)
+                &mut self
+                    .recorder
+                    .insert((Recorder::new(start, measure_from)?, wall_start))
+                    .0
             }
         };
         loop {
@@ -262,6 +265,7 @@ impl Phase {
             (rate * measured_s).min(shard.share(shared.max_calls) as f64)
         });
         let t = &mut self.totals;
+        t.offered_rate = offered_rate;
         t.sent += sent;
         t.measured_s += measured_s;
         t.due_total += due_total;
@@ -286,8 +290,7 @@ impl Phase {
         rounds: u32,
         message: Option<String>,
     ) -> Result<(PhaseReport, IntervalLog), LoadError> {
-        let (Some(up), Some(recorder), Some(wall_start)) =
-            (self.up.take(), self.recorder.take(), self.wall_start)
+        let (Some(up), Some((recorder, wall_start))) = (self.up.take(), self.recorder.take())
         else {
             return Err(LoadError::Config(format!(
                 "the {} phase did not run",
@@ -313,10 +316,6 @@ impl Phase {
             )));
         }
         let t = &self.totals;
-        let offered_rate = cfg
-            .schedule
-            .offered()
-            .map(|r| r / f64::from(cfg.shard.unwrap_or(Shard::WHOLE).count));
         let [allowed_tools, denied_tools] = plan.tools.clone();
         let meta = PhaseMeta {
             format: log::FORMAT,
@@ -334,7 +333,7 @@ impl Phase {
             rounds,
             connections: clients,
             lanes,
-            offered_rate,
+            offered_rate: t.offered_rate,
             measured_s: t.measured_s.max(1e-6),
             due_in_window: t.due_in_window,
             sent: t.sent,

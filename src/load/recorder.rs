@@ -97,7 +97,6 @@ pub struct Recorder {
     /// The interval lines of the log; [`log::write`] puts the header, known
     /// only at the end, in front.
     intervals: log::Spool,
-    scratch: Vec<u8>,
     serializer: V2DeflateSerializer,
 }
 
@@ -119,7 +118,6 @@ impl Recorder {
             interval_start: start,
             interval_count: 0,
             intervals: log::Spool::default(),
-            scratch: Vec::new(),
             serializer: V2DeflateSerializer::new(),
         })
     }
@@ -172,13 +170,11 @@ impl Recorder {
             hists.push((log::tag(class, true), &c.interval));
             hists.push((log::tag(class, false), &c.interval_service));
         }
-        let mut lines = std::mem::take(&mut self.scratch);
-        lines.clear();
+        let mut lines = Vec::new();
         // A histogram that does not serialize leaves its interval out of
         // the log; the phase's totals still count it.
         let _ = timeline::write_interval(&mut lines, &mut self.serializer, offset, len, &hists);
         self.intervals.append(&lines);
-        self.scratch = lines;
         for c in &mut self.classes {
             c.interval.reset();
             c.interval_service.reset();

@@ -86,8 +86,8 @@ pub async fn run_bench(
     let slice = cfg.duration / rounds;
     let count = phases.len();
     let mut slots: Vec<Option<Phase>> = phases.into_iter().map(Some).collect();
+    // Each closed phase's report with its log, in the order they closed.
     let mut done = Vec::with_capacity(count);
-    let mut logs = Vec::new();
     let mut message = None;
     'rounds: for round in 0..rounds {
         for k in 0..count {
@@ -109,17 +109,15 @@ pub async fn run_bench(
             };
             phase.slice(cfg, &plan, &window, sink, stop.clone()).await?;
             let interrupted = *stop.borrow();
-            let died = phase.died();
-            if (round + 1 == rounds || died)
-                && let Some(phase) = slots[i].take()
-            {
-                let note = interrupted.then(|| "interrupted".to_owned());
-                let (report, log) = phase.close(cfg, &plan, rounds, note).await?;
-                logs.push((log_name(&report.name, cfg.shard), log));
-                done.push(report);
-            }
             if interrupted {
                 message = Some("interrupted".to_owned());
+            }
+            if (round + 1 == rounds || phase.died())
+                && let Some(phase) = slots[i].take()
+            {
+                done.push(phase.close(cfg, &plan, rounds, message.clone()).await?);
+            }
+            if interrupted {
                 break 'rounds;
             }
         }
@@ -127,15 +125,15 @@ pub async fn run_bench(
     // A stop between slices still reports what every started phase
     // measured; a phase that never ran is left out.
     for phase in slots.into_iter().flatten().filter(Phase::started) {
-        let note = message.clone();
-        let (report, log) = phase.close(cfg, &plan, rounds, note).await?;
-        logs.push((log_name(&report.name, cfg.shard), log));
-        done.push(report);
+        done.push(phase.close(cfg, &plan, rounds, message.clone()).await?);
     }
+    // Reports and logs in phase order, whatever order the phases closed in.
+    let mut logs = Vec::with_capacity(done.len());
     let mut take = |name: &str| {
-        done.iter()
-            .position(|p| p.name == name)
-            .map(|i| done.remove(i))
+        let i = done.iter().position(|(p, _)| p.name == name)?;
+        let (report, log) = done.remove(i);
+        logs.push((log_name(name, cfg.shard), log));
+        Some(report)
     };
     let Some(target) = take("target") else {
         return Err(LoadError::Config("the target phase did not run".into()));
@@ -164,12 +162,5 @@ pub async fn run_bench(
         message,
     };
     sink.event(&Event::Bench(Box::new(report.clone())));
-    // Logs in phase order, whatever order the phases closed in.
-    let rank = |name: &str| {
-        ["target", "baseline", "relay"]
-            .iter()
-            .position(|p| name.starts_with(p))
-    };
-    logs.sort_by_key(|(name, _)| rank(name));
     Ok(BenchOutcome { report, logs })
 }
