@@ -23,12 +23,11 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Intercept policies, beside the repository (as in CI).
+/// The Intercept policies kept with the tests (`GAUNTLET_INTERCEPT_POLICIES`
+/// points elsewhere, e.g. at a newer set).
 fn intercept() -> PathBuf {
-    std::env::var_os("GAUNTLET_INTERCEPT_POLICIES").map_or_else(
-        || root().join("../shared/policies/intercept"),
-        PathBuf::from,
-    )
+    std::env::var_os("GAUNTLET_INTERCEPT_POLICIES")
+        .map_or_else(|| root().join("tests/fixtures/intercept"), PathBuf::from)
 }
 
 fn valid_policy() -> PathBuf {

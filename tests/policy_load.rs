@@ -10,10 +10,10 @@ use gauntlet::policy::{
 };
 
 fn intercept_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/policies/intercept");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/intercept");
     assert!(
         dir.is_dir(),
-        "the Intercept policy folder is missing: expected it at {} (the repository sits beside `shared`)",
+        "the Intercept policy fixtures are missing: expected them at {}",
         dir.display()
     );
     dir

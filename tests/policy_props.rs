@@ -270,7 +270,7 @@ fn build_round_trips() -> Vec<(String, Policy, Policy)> {
     out.push(("rich json -> yaml".to_owned(), p.clone(), back));
     let json_again = parse_json(&p.to_json(), "rich.json").unwrap();
     out.push(("rich json -> json".to_owned(), p, json_again));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/policies/intercept");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/intercept");
     for name in [
         "valid_policy.yaml",
         "default_deny_policy.yaml",
